@@ -1,0 +1,39 @@
+# make demo  - set everything up and run the demo against a sandbox Prometheus
+# make test  - set everything up and run the whole test suite
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: demo test lint fmt setup tools sandbox lab clean
+
+demo: setup
+	$(PY) -m imanalytics demo
+
+test: setup lint
+	$(PY) -m pytest -q
+
+lint: $(INSTALLED)
+	$(PY) -m ruff check imanalytics tests bench
+
+fmt: $(INSTALLED)
+	$(PY) -m ruff check --fix imanalytics tests bench
+
+setup: $(INSTALLED) tools
+
+sandbox: setup
+	$(PY) -m imanalytics sandbox
+
+# Reinstall only when the package metadata changes.
+$(INSTALLED): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $@
+
+# Quick when everything is there: it only looks the binaries up.
+tools:
+	./scripts/ensure-tools
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

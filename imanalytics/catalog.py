@@ -1,0 +1,916 @@
+"""The IM metric catalog: one declarative description of what an IM service exports.
+
+Recording rules, alerts, dashboards and the workload simulator are all built from it,
+the way a monitoring mixin builds them from one config. A YAML mapping file adapts the
+default catalog to a real service (other metric or label names, extra selectors,
+metrics added or removed); see `load_catalog`.
+
+Catalog label names (``tenant``, ``user_type`` ...) are stable ids; `label()` turns
+them into the names the service really uses, and everything that renders PromQL goes
+through it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import numbers
+import os
+import re
+from collections.abc import Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from imanalytics.samples import escape_label_value
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "HIGH_CARDINALITY",
+    "LAYERS",
+    "TARGET_LABELS",
+    "TYPES",
+    "Catalog",
+    "CatalogError",
+    "MetricSpec",
+    "default_catalog",
+    "load_catalog",
+]
+
+TYPES = ("counter", "gauge", "histogram", "summary")
+LAYERS = ("connection", "message", "queue", "api", "runtime")
+TARGET_LABELS = ("job", "instance")
+HIGH_CARDINALITY = (
+    "user_id",
+    "room_id",
+    "trace_id",
+    "session_id",
+    "conversation_id",
+    "device_id",
+    "message_id",
+)
+
+_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
+_UNIT = re.compile(r"[a-z0-9_]*")
+_STRING = r""""(?:[^"\\\n]|\\.)*"|'(?:[^'\\\n]|\\.)*'"""
+_MATCHER = re.compile(rf"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*({_STRING})\s*")
+_SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
+# The label each type adds to its own series; a catalog label of that name would clash.
+_RESERVED = {"histogram": "le", "summary": "quantile"}
+
+_TOP_KEYS = ("selectors", "labels", "high_cardinality", "metrics")
+_FIELDS = ("name", "type", "unit", "help", "layer", "labels", "buckets", "quantiles", "label_map")
+_REQUIRED = ("name", "type", "unit", "help", "layer")
+
+
+class CatalogError(ValueError):
+    """A malformed catalog; the one-line message names the file, the entry and the field."""
+
+
+def _error(loc: str, problem: str) -> CatalogError:
+    return CatalogError(f"{loc}: {problem}")
+
+
+# --------------------------------------------------------------------------- MetricSpec
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric family an IM service exports.
+
+    ``name`` is the exported family name: counters include ``_total``; histograms and
+    summaries give the base name without ``_bucket``/``_sum``/``_count``. ``labels``
+    excludes the target labels job/instance, which every metric carries. ``label_map``
+    maps catalog label names to the service's names for this metric (identity
+    entries are dropped). Construction validates every field.
+    """
+
+    key: str
+    name: str
+    type: str
+    unit: str
+    help: str
+    layer: str
+    labels: tuple[str, ...] = ()
+    buckets: tuple[float, ...] = ()
+    quantiles: tuple[float, ...] = ()
+    # hash=False: a dict is unhashable, and the other fields identify the spec anyway.
+    label_map: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self):
+        for name, value in _checked_fields(self).items():
+            object.__setattr__(self, name, value)
+
+    def series_names(self) -> tuple[str, ...]:
+        """The sample names this family exposes."""
+        if self.type == "histogram":
+            return (f"{self.name}_bucket", f"{self.name}_sum", f"{self.name}_count")
+        if self.type == "summary":
+            quantile_series = (self.name,) if self.quantiles else ()
+            return (*quantile_series, f"{self.name}_sum", f"{self.name}_count")
+        return (self.name,)
+
+    def label(self, catalog_label: str) -> str:
+        """The service's name for a catalog label on this metric."""
+        return self.label_map.get(catalog_label, catalog_label)
+
+    def mapped_labels(self) -> tuple[str, ...]:
+        """``labels`` as the service names them."""
+        return tuple(self.label(name) for name in self.labels)
+
+
+def _checked_fields(spec: MetricSpec) -> dict[str, Any]:
+    """Validate a spec; return the normalised values of its collection fields."""
+    loc = f"metrics.{spec.key}"
+    _check_label(spec.key, "metric key", loc)
+    _check_choice(spec.type, TYPES, f"{loc}.type")
+    _check_metric_name(spec.name, spec.type, f"{loc}.name")
+    _check_unit(spec.unit, f"{loc}.unit")
+    _check_help(spec.help, f"{loc}.help")
+    _check_choice(spec.layer, LAYERS, f"{loc}.layer")
+    labels = _metric_labels(spec.labels, spec.type, f"{loc}.labels")
+    label_map = _metric_label_map(spec.label_map, labels, f"{loc}.label_map")
+    _check_mapped_unique(labels, label_map, spec.type, f"{loc}.labels")
+    return {
+        "labels": labels,
+        "buckets": _buckets(spec.buckets, spec.type, f"{loc}.buckets"),
+        "quantiles": _quantiles(spec.quantiles, spec.type, f"{loc}.quantiles"),
+        "label_map": label_map,
+    }
+
+
+def _check_choice(value: Any, choices: tuple[str, ...], loc: str) -> None:
+    if value not in choices:
+        raise _error(loc, f"must be one of {', '.join(choices)} (got {value!r})")
+
+
+def _check_metric_name(name: Any, type_: str, loc: str) -> None:
+    _check_text(name, loc)
+    if not _METRIC_NAME.fullmatch(name) or name.startswith("__"):
+        raise _error(loc, f"{name!r} is not a legal metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+    if type_ == "counter" and not name.endswith("_total"):
+        raise _error(loc, f"counter names must end in _total (got {name!r})")
+    if type_ in _RESERVED and name.endswith(_SERIES_SUFFIXES):
+        raise _error(
+            loc, f"give the {type_}'s base name, without _bucket/_sum/_count (got {name!r})"
+        )
+
+
+def _check_unit(unit: Any, loc: str) -> None:
+    _check_text(unit, loc)
+    if not _UNIT.fullmatch(unit):
+        raise _error(loc, f"must be lower-case like 'seconds' or 'bytes', or '' (got {unit!r})")
+
+
+def _check_help(text: Any, loc: str) -> None:
+    _check_text(text, loc)
+    # Help ends up in dashboard panel descriptions and # HELP lines: one line, not blank.
+    if not text.strip() or "\n" in text:
+        raise _error(loc, f"must be one non-blank line (got {text!r})")
+
+
+def _check_text(value: Any, loc: str) -> None:
+    if not isinstance(value, str):
+        raise _error(loc, f"must be text (got {_kind(value)} {value!r})")
+
+
+def _check_label(value: Any, what: str, loc: str) -> None:
+    if not isinstance(value, str):
+        raise _error(loc, f"{what} must be text (got {_kind(value)} {value!r})")
+    if not _LABEL_NAME.fullmatch(value):
+        raise _error(loc, f"{value!r} is not a legal {what} ([a-zA-Z_][a-zA-Z0-9_]*)")
+    if value.startswith("__"):
+        raise _error(loc, f"{value!r}: names starting with __ are reserved by Prometheus")
+
+
+def _metric_labels(labels: Any, type_: str, loc: str) -> tuple[str, ...]:
+    _check_sequence(labels, "a list of label names", loc)
+    for i, name in enumerate(labels):
+        _check_label(name, "label name", f"{loc}[{i}]")
+        if name in TARGET_LABELS:
+            raise _error(
+                f"{loc}[{i}]",
+                f"{name!r} is implicit on every metric; "
+                "rename it under the top-level labels instead",
+            )
+        if name == _RESERVED.get(type_):
+            raise _error(f"{loc}[{i}]", f"{name!r} is reserved on a {type_}")
+        if name in labels[:i]:
+            raise _error(f"{loc}[{i}]", f"duplicate label {name!r}")
+    return tuple(labels)
+
+
+def _metric_label_map(label_map: Any, labels: tuple[str, ...], loc: str) -> dict[str, str]:
+    if not isinstance(label_map, Mapping):
+        raise _error(loc, f"must be a mapping of label renames (got {_kind(label_map)})")
+    known = TARGET_LABELS + labels
+    for name, mapped in label_map.items():
+        _check_label(name, "label name", loc)
+        if name not in known:
+            raise _error(f"{loc}.{name}", f"not a label of this metric ({', '.join(known)})")
+        _check_label(mapped, "label name", f"{loc}.{name}")
+    return {k: label_map[k] for k in sorted(label_map) if label_map[k] != k}
+
+
+def _check_mapped_unique(labels: tuple, label_map: dict, type_: str, loc: str) -> None:
+    owner: dict[str, str] = {}
+    for name in TARGET_LABELS + labels:
+        mapped = label_map.get(name, name)
+        if mapped in owner:
+            raise _error(loc, f"{owner[mapped]!r} and {name!r} both map to {mapped!r}")
+        if mapped == _RESERVED.get(type_):
+            raise _error(loc, f"{name!r} maps to {mapped!r}, which is reserved on a {type_}")
+        owner[mapped] = name
+
+
+def _buckets(values: Any, type_: str, loc: str) -> tuple[float, ...]:
+    buckets = _ascending_numbers(values, loc)
+    if type_ != "histogram" and buckets:
+        raise _error(loc, f"only histograms have buckets (this metric is a {type_})")
+    if type_ == "histogram" and not buckets:
+        raise _error(loc, "a histogram needs at least one bucket upper bound")
+    for i, bound in enumerate(buckets):
+        if not (0 < bound < math.inf):
+            # +Inf is implicit; negative bounds make no sense for IM durations and sizes.
+            raise _error(
+                f"{loc}[{i}]", f"must be positive and finite, +Inf is implicit (got {bound:g})"
+            )
+    return buckets
+
+
+def _quantiles(values: Any, type_: str, loc: str) -> tuple[float, ...]:
+    quantiles = _ascending_numbers(values, loc)
+    if type_ != "summary" and quantiles:
+        raise _error(loc, f"only summaries have quantiles (this metric is a {type_})")
+    for i, q in enumerate(quantiles):
+        if not 0 <= q <= 1:
+            raise _error(f"{loc}[{i}]", f"must be within [0, 1] (got {q:g})")
+    return quantiles
+
+
+def _ascending_numbers(values: Any, loc: str) -> tuple[float, ...]:
+    _check_sequence(values, "a list of numbers", loc)
+    out: list[float] = []
+    for i, value in enumerate(values):
+        if isinstance(value, bool) or not isinstance(value, numbers.Real):
+            raise _error(f"{loc}[{i}]", f"must be a number (got {_kind(value)} {value!r})")
+        if out and not value > out[-1]:
+            raise _error(f"{loc}[{i}]", f"must be ascending ({value:g} after {out[-1]:g})")
+        out.append(float(value))
+    return tuple(out)
+
+
+def _check_sequence(value: Any, what: str, loc: str) -> None:
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise _error(loc, f"must be {what} (got {_kind(value)} {value!r})")
+
+
+def _kind(value: Any) -> str:
+    """The YAML word for a value's type, for messages read by people who wrote YAML."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, numbers.Number):
+        return "number"
+    if isinstance(value, str):
+        return "text"
+    if isinstance(value, Mapping):
+        return "mapping"
+    return "list" if isinstance(value, list) else type(value).__name__
+
+
+# ------------------------------------------------------------------------------ Catalog
+
+
+class Catalog:
+    """The metrics a service exports, its label names and the selectors that scope it.
+
+    Iterating yields `MetricSpec` in declared order; ``key in catalog`` tests a key.
+    """
+
+    def __init__(
+        self,
+        metrics: Iterable[MetricSpec] | Mapping[str, MetricSpec],
+        *,
+        selectors: Iterable[str] = (),
+        label_map: Mapping[str, str] | None = None,
+        high_cardinality: Iterable[str] = HIGH_CARDINALITY,
+        source: str = "<custom>",
+    ):
+        self.metrics: dict[str, MetricSpec] = _index(metrics)
+        self.selectors: tuple[str, ...] = _matchers(selectors)
+        self.label_map: dict[str, str] = _global_label_map(label_map or {})
+        self._high_cardinality = _label_list(high_cardinality, "high_cardinality")
+        self.source = source
+        _check_unique_series(self.metrics.values())
+
+    # -- mapping-like access
+
+    def __getitem__(self, key: str) -> MetricSpec:
+        try:
+            return self.metrics[key]
+        except KeyError:
+            raise KeyError(
+                f"no metric {key!r} in catalog {self.source}"
+                f"{_suggest(key, self.metrics)}; known: "
+                f"{', '.join(self.metrics)}"
+            ) from None
+
+    def __iter__(self) -> Iterator[MetricSpec]:
+        return iter(self.metrics.values())
+
+    def __len__(self) -> int:
+        return len(self.metrics)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.metrics
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Catalog):
+            return NotImplemented
+        return self.to_dict() == other.to_dict() and list(self.metrics) == list(other.metrics)
+
+    __hash__ = None  # mutable, compared by content
+
+    def __repr__(self) -> str:
+        return (
+            f"Catalog(source={self.source!r}, metrics={len(self)}, "
+            f"selectors={self.selectors!r}, label_map={self.label_map!r})"
+        )
+
+    def __str__(self) -> str:
+        rows = [("key", "name", "type", "layer", "labels")]
+        rows += [(s.key, s.name, s.type, s.layer, ",".join(s.mapped_labels())) for s in self]
+        widths = [max(len(cell) for cell in column) for column in zip(*rows, strict=True)]
+        lines = [
+            "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+        ]
+        return "\n".join([repr(self), *lines])
+
+    # -- queries
+
+    def by_layer(self, layer: str) -> list[MetricSpec]:
+        if layer not in LAYERS:
+            raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
+        return [spec for spec in self if spec.layer == layer]
+
+    def label(self, catalog_label: str) -> str:
+        """The service's name for a catalog label (global mapping)."""
+        return self.label_map.get(catalog_label, catalog_label)
+
+    @property
+    def target_labels(self) -> tuple[str, ...]:
+        return tuple(self.label(name) for name in TARGET_LABELS)
+
+    @property
+    def tenant_label(self) -> str:
+        return self.label("tenant")
+
+    @property
+    def high_cardinality(self) -> tuple[str, ...]:
+        return tuple(self.label(name) for name in self._high_cardinality)
+
+    def selector(self, key: str, suffix: str = "", **matchers: str) -> str:
+        """A PromQL vector selector for one of the metric's series.
+
+        The catalog's selectors come first, then one exact-match matcher per keyword
+        (catalog label names, mapped to the service's), sorted by label name.
+        """
+        spec = self[key]
+        series = spec.name + suffix
+        if series not in spec.series_names():
+            raise ValueError(
+                f"metrics.{key}: no series {series!r}; the {spec.type} "
+                f"exports {', '.join(spec.series_names())}"
+            )
+        allowed = _matchable_labels(spec, suffix)
+        parts: list[tuple[str, str]] = []
+        for name, value in matchers.items():
+            if name not in allowed:
+                raise ValueError(
+                    f"metrics.{key}: no label {name!r} to match on {series} "
+                    f"(labels: {', '.join(allowed)})"
+                )
+            if not isinstance(value, str):
+                raise TypeError(
+                    f"metrics.{key}: matcher {name}= must be a string, got {type(value).__name__}"
+                )
+            parts.append((spec.label(name), f'="{escape_label_value(value)}"'))
+        matchers_text = ",".join((*self.selectors, *(n + v for n, v in sorted(parts))))
+        return f"{series}{{{matchers_text}}}" if matchers_text else series
+
+    # -- export
+
+    def frame(self) -> pd.DataFrame:
+        """One row per metric, for notebooks; labels are the service's names."""
+        import pandas as pd  # lazy: the CLI and rule generation do not need pandas
+
+        columns = ["key", "name", "type", "unit", "layer", "labels", "help"]
+        rows = [
+            (s.key, s.name, s.type, s.unit, s.layer, ", ".join(s.mapped_labels()), s.help)
+            for s in self
+        ]
+        return pd.DataFrame(rows, columns=columns)
+
+    def to_dict(self) -> dict:
+        """Plain data in the mapping-file format; `from_dict` / `load_catalog` read it back."""
+        metrics: dict[str, Any] = {key: None for key in _DEFAULT_KEYS if key not in self}
+        metrics.update((spec.key, _spec_dict(spec, self.label_map)) for spec in self)
+        return {
+            "selectors": list(self.selectors),
+            "labels": dict(self.label_map),
+            "high_cardinality": list(self._high_cardinality),
+            "metrics": metrics,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any, source: str = "<dict>") -> Catalog:
+        """Apply plain data in the mapping-file format over the default catalog."""
+        try:
+            return _apply(data, source)
+        except CatalogError as exc:
+            raise CatalogError(f"{source}: {exc}") from None
+
+
+def _index(metrics: Iterable[MetricSpec] | Mapping[str, MetricSpec]) -> dict[str, MetricSpec]:
+    specs = metrics.values() if isinstance(metrics, Mapping) else metrics
+    out: dict[str, MetricSpec] = {}
+    for spec in specs:
+        if not isinstance(spec, MetricSpec):
+            raise TypeError(f"catalog metrics must be MetricSpec, got {type(spec).__name__}")
+        if spec.key in out:
+            raise _error(f"metrics.{spec.key}", "duplicate key")
+        out[spec.key] = spec
+    return out
+
+
+def _matchers(selectors: Iterable[str]) -> tuple[str, ...]:
+    _check_sequence(selectors, 'a list of matchers like job="im-server"', "selectors")
+    return tuple(_matcher(text, f"selectors[{i}]") for i, text in enumerate(selectors))
+
+
+def _matcher(text: Any, loc: str) -> str:
+    """Validate one PromQL label matcher; return it with whitespace removed."""
+    _check_text(text, loc)
+    match = _MATCHER.fullmatch(text)
+    if not match:
+        raise _error(loc, f'not a PromQL label matcher like job="im-server" (got {text!r})')
+    name, op, value = match.groups()
+    _check_label(name, "label name", loc)
+    return f"{name}{op}{value}"
+
+
+def _global_label_map(label_map: Any) -> dict[str, str]:
+    if not isinstance(label_map, Mapping):
+        raise _error(
+            "labels",
+            f"must be a mapping of catalog label to service label (got {_kind(label_map)})",
+        )
+    owner: dict[str, str] = {}
+    for name, mapped in label_map.items():
+        _check_label(name, "label name", "labels")
+        _check_label(mapped, "label name", f"labels.{name}")
+        if mapped in owner:
+            raise _error(
+                f"labels.{name}", f"{mapped!r} is already the service name of {owner[mapped]!r}"
+            )
+        owner[mapped] = name
+    return {k: label_map[k] for k in sorted(label_map) if label_map[k] != k}
+
+
+def _label_list(names: Any, loc: str) -> tuple[str, ...]:
+    _check_sequence(names, "a list of label names", loc)
+    names = list(names)
+    for i, name in enumerate(names):
+        _check_label(name, "label name", f"{loc}[{i}]")
+        if name in names[:i]:
+            raise _error(f"{loc}[{i}]", f"duplicate label {name!r}")
+    return tuple(names)
+
+
+def _check_unique_series(specs: Iterable[MetricSpec], blame: Iterable[str] = ()) -> None:
+    """Refuse two keys exporting the same series; blame the key named in ``blame``."""
+    blame = set(blame)
+    owner: dict[str, MetricSpec] = {}
+    for spec in specs:
+        for series in spec.series_names():
+            first = owner.setdefault(series, spec)
+            if first is spec:
+                continue
+            # Blame the entry the user wrote, not the untouched default it collides with.
+            blame_first = first.key in blame and spec.key not in blame
+            culprit, other = (first, spec) if blame_first else (spec, first)
+            raise _error(
+                f"metrics.{culprit.key}.name",
+                f"exports {series!r}, which metrics.{other.key} already exports",
+            )
+
+
+def _matchable_labels(spec: MetricSpec, suffix: str) -> tuple[str, ...]:
+    extra = ()
+    if spec.type == "histogram" and suffix == "_bucket":
+        extra = ("le",)
+    elif spec.type == "summary" and suffix == "":
+        extra = ("quantile",)
+    return TARGET_LABELS + spec.labels + extra
+
+
+def _suggest(word: Any, choices: Iterable[str]) -> str:
+    close = difflib.get_close_matches(str(word), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+# ------------------------------------------------------------- mapping files / overlays
+
+
+def _per_metric_renames(spec: MetricSpec, global_map: Mapping[str, str]) -> dict[str, str]:
+    """The label renames a metric makes beyond the global mapping."""
+    return {
+        name: spec.label(name)
+        for name in TARGET_LABELS + spec.labels
+        if spec.label(name) != global_map.get(name, name)
+    }
+
+
+def _fold(spec: MetricSpec, renames: Mapping[str, str], global_map: Mapping[str, str]):
+    """``spec`` with its label_map resolved: global mapping, then per-metric renames."""
+    label_map = {
+        name: renames.get(name, global_map.get(name, name)) for name in TARGET_LABELS + spec.labels
+    }
+    return dataclasses.replace(spec, label_map=label_map)
+
+
+def _spec_dict(spec: MetricSpec, global_map: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "name": spec.name,
+        "type": spec.type,
+        "unit": spec.unit,
+        "help": spec.help,
+        "layer": spec.layer,
+        "labels": list(spec.labels),
+    }
+    if spec.type == "histogram":
+        out["buckets"] = list(spec.buckets)
+    if spec.type == "summary":
+        out["quantiles"] = list(spec.quantiles)
+    renames = _per_metric_renames(spec, global_map)
+    if renames:
+        out["label_map"] = renames
+    return out
+
+
+def _apply(data: Any, source: str) -> Catalog:
+    """The default catalog with mapping-file data applied over it."""
+    if data is None:  # an empty file: nothing to change
+        data = {}
+    if not isinstance(data, Mapping):
+        raise _error(
+            "top level", f"must be a mapping with keys {', '.join(_TOP_KEYS)} (got {_kind(data)})"
+        )
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise _error(
+                str(key),
+                f"unknown top-level key{_suggest(key, _TOP_KEYS)}; expected {', '.join(_TOP_KEYS)}",
+            )
+    global_map = _global_label_map(data.get("labels", {}))
+    entries = data.get("metrics", {})
+    if not isinstance(entries, Mapping):
+        raise _error("metrics", f"must be a mapping of metric key to fields (got {_kind(entries)})")
+    specs = _apply_metrics(entries, global_map)
+    _check_unique_series(specs.values(), blame=entries)
+    return Catalog(
+        specs,
+        selectors=data.get("selectors", ()),
+        label_map=global_map,
+        high_cardinality=data.get("high_cardinality", HIGH_CARDINALITY),
+        source=source,
+    )
+
+
+def _apply_metrics(entries: Mapping, global_map: dict) -> dict[str, MetricSpec]:
+    # Default metrics make no renames of their own: the global mapping is all they get.
+    specs = {spec.key: _fold(spec, {}, global_map) for spec in _default_metrics()}
+    for key, entry in entries.items():
+        loc = f"metrics.{key}"
+        _check_label(key, "metric key", loc)
+        if entry is None:
+            if key not in specs:
+                raise _error(loc, f"no such metric to remove{_suggest(key, specs)}")
+            del specs[key]
+        else:
+            specs[key] = _entry(specs.get(key), key, entry, global_map, known=specs)
+    return specs
+
+
+def _entry(
+    base: MetricSpec | None, key: str, entry: Any, global_map: dict, known: Iterable[str]
+) -> MetricSpec:
+    loc = f"metrics.{key}"
+    if not isinstance(entry, Mapping):
+        raise _error(
+            loc, f"must be a mapping of fields, or null to remove the metric (got {_kind(entry)})"
+        )
+    for name in entry:
+        if name not in _FIELDS:
+            raise _error(
+                f"{loc}.{name}",
+                f"unknown field{_suggest(name, _FIELDS)}; fields: {', '.join(_FIELDS)}",
+            )
+    fields = dict(entry)
+    renames, renames_field = _pop_renames(fields, loc, new=base is None)
+    if base is None:
+        missing = [name for name in _REQUIRED if name not in fields]
+        if missing:
+            raise _error(
+                f"{loc}.{missing[0]}",
+                f"required for a new metric (missing: {', '.join(missing)}){_suggest(key, known)}",
+            )
+    else:
+        fields = _inherit(base, fields)
+    spec = MetricSpec(key=key, **fields)
+    own = TARGET_LABELS + spec.labels
+    for name in renames:
+        if name not in own:
+            raise _error(
+                f"{loc}.{renames_field}.{name}", f"not a label of this metric ({', '.join(own)})"
+            )
+    return _fold(spec, renames, global_map)
+
+
+def _pop_renames(fields: dict, loc: str, new: bool) -> tuple[dict[str, str], str]:
+    """Take label renames out of an entry: ``labels`` in mapping form, or ``label_map``.
+
+    For a new metric the mapping form also declares the label list.
+    """
+    if isinstance(fields.get("labels"), Mapping) and "label_map" in fields:
+        raise _error(
+            f"{loc}.label_map", "give renames in labels (mapping form) or in label_map, not both"
+        )
+    source = "labels" if isinstance(fields.get("labels"), Mapping) else "label_map"
+    renames = fields.pop(source, None) if source in fields else {}
+    if not isinstance(renames, Mapping):
+        raise _error(
+            f"{loc}.{source}",
+            f"must be a mapping of catalog label to service label (got {_kind(renames)})",
+        )
+    for name, mapped in renames.items():
+        _check_label(name, "label name", f"{loc}.{source}")
+        _check_label(mapped, "label name", f"{loc}.{source}.{name}")
+    if source == "labels" and new:
+        fields["labels"] = list(renames)
+    return dict(renames), source
+
+
+def _inherit(base: MetricSpec, fields: dict) -> dict:
+    merged = {name: getattr(base, name) for name in _FIELDS if name != "label_map"}
+    if fields.get("type", base.type) != base.type:
+        # A new type invalidates the old shape; buckets/quantiles must come from the file.
+        merged["buckets"] = merged["quantiles"] = ()
+    merged.update(fields)
+    return merged
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
+    seen: set = set()
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":
+            continue
+        key = loader.construct_object(key_node, deep=deep)
+        if not isinstance(key, Hashable):
+            continue  # construct_mapping reports unhashable keys itself
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen.add(key)
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+# PyYAML follows YAML 1.1, where 1e-3 and 1.0e3 are text; read them as numbers (YAML 1.2).
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"),
+)
+
+
+def _read_yaml(source: str) -> Any:
+    try:
+        with open(source, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        raise CatalogError(f"{source}: no such file") from None
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    except OSError as exc:
+        raise CatalogError(f"{source}: cannot read: {exc.strerror or exc}") from None
+    try:
+        return yaml.load(text, Loader=_StrictLoader)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
+        raise CatalogError(f"{source}: {where}invalid YAML: {problem}") from None
+
+
+def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
+    """The default catalog, with the YAML mapping file at ``path`` applied over it."""
+    if path is None:
+        return default_catalog()
+    source = os.fsdecode(path)
+    return Catalog.from_dict(_read_yaml(source), source=source)
+
+
+# ------------------------------------------------------------------------------ default
+
+
+def _default_metrics() -> list[MetricSpec]:
+    # Keys, names and buckets are what the workload simulator emits: keep them in step.
+    return [
+        MetricSpec(
+            key="connections",
+            name="im_connections_count",
+            type="gauge",
+            unit="connections",
+            layer="connection",
+            help="Client connections currently open on the instance.",
+        ),
+        MetricSpec(
+            key="online_users",
+            name="im_active_users_gauge",
+            type="gauge",
+            unit="users",
+            layer="connection",
+            labels=("tenant",),
+            help="Users with at least one live connection, per tenant.",
+        ),
+        MetricSpec(
+            key="sessions",
+            name="im_sessions_active",
+            type="gauge",
+            unit="sessions",
+            layer="connection",
+            help="Active client sessions; a user holds one per signed-in device.",
+        ),
+        MetricSpec(
+            key="handshake_duration",
+            name="im_websocket_handshake_duration_seconds",
+            type="histogram",
+            unit="seconds",
+            layer="connection",
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            help="Time to complete a WebSocket upgrade handshake.",
+        ),
+        MetricSpec(
+            key="connection_closes",
+            name="im_connection_closes_total",
+            type="counter",
+            unit="connections",
+            layer="connection",
+            labels=("reason",),
+            help="Client connections closed, by close reason.",
+        ),
+        MetricSpec(
+            key="messages_sent",
+            name="im_messages_sent_total",
+            type="counter",
+            unit="messages",
+            layer="message",
+            labels=("tenant", "user_type"),
+            help="Messages accepted from senders, by tenant and user type.",
+        ),
+        MetricSpec(
+            key="messages_delivered",
+            name="im_messages_delivered_total",
+            type="counter",
+            unit="messages",
+            layer="message",
+            labels=("tenant",),
+            help="Messages delivered to recipient devices, by tenant.",
+        ),
+        MetricSpec(
+            key="delivery_failures",
+            name="im_message_delivery_failures_total",
+            type="counter",
+            unit="messages",
+            layer="message",
+            labels=("tenant", "reason"),
+            help="Message deliveries that failed, by tenant and reason.",
+        ),
+        MetricSpec(
+            key="processing_duration",
+            name="im_message_processing_duration_seconds",
+            type="histogram",
+            unit="seconds",
+            layer="message",
+            buckets=(0.01, 0.05, 0.1, 0.5, 1),
+            help="Server time to process one message, from receipt to dispatch.",
+        ),
+        MetricSpec(
+            key="e2e_latency",
+            name="im_message_e2e_latency_seconds",
+            type="histogram",
+            unit="seconds",
+            layer="message",
+            buckets=(0.05, 0.1, 0.25, 0.5, 0.8, 1, 2.5, 5),
+            help="End-to-end message latency, from send to delivery on the recipient device.",
+        ),
+        MetricSpec(
+            key="broadcast_duration",
+            name="im_broadcast_duration_seconds",
+            type="summary",
+            unit="seconds",
+            layer="message",
+            labels=("group_size",),
+            quantiles=(0.5, 0.9, 0.99),
+            help="Time to fan a group message out to all members, by group size.",
+        ),
+        MetricSpec(
+            key="status_sync_duration",
+            name="im_status_sync_duration_seconds",
+            type="summary",
+            unit="seconds",
+            layer="message",
+            help="Time to sync presence and read receipts to a client.",
+        ),
+        MetricSpec(
+            key="mq_pending",
+            name="im_mq_pending_messages",
+            type="gauge",
+            unit="messages",
+            layer="queue",
+            help="Messages waiting in the message queue for a consumer.",
+        ),
+        MetricSpec(
+            key="mq_consumer_lag",
+            name="im_mq_consumer_lag_seconds",
+            type="gauge",
+            unit="seconds",
+            layer="queue",
+            help="How far queue consumers trail the newest message, in seconds.",
+        ),
+        MetricSpec(
+            key="api_requests",
+            name="im_api_requests_total",
+            type="counter",
+            unit="requests",
+            layer="api",
+            labels=("path", "status"),
+            help="HTTP API requests served, by path and status code.",
+        ),
+        MetricSpec(
+            key="api_request_duration",
+            name="im_api_request_duration_seconds",
+            type="histogram",
+            unit="seconds",
+            layer="api",
+            labels=("path",),
+            buckets=(0.05, 0.1, 0.25, 0.5, 1),
+            help="HTTP API request latency, by path.",
+        ),
+        MetricSpec(
+            key="goroutines",
+            name="go_goroutines",
+            type="gauge",
+            unit="goroutines",
+            layer="runtime",
+            help="Goroutines that currently exist in the server process.",
+        ),
+        MetricSpec(
+            key="gc_pause",
+            name="go_gc_duration_seconds",
+            type="summary",
+            unit="seconds",
+            layer="runtime",
+            quantiles=(0, 0.25, 0.5, 0.75, 1),
+            help="Pause durations of Go garbage collection cycles.",
+        ),
+        MetricSpec(
+            key="heap_alloc",
+            name="go_memstats_heap_alloc_bytes",
+            type="gauge",
+            unit="bytes",
+            layer="runtime",
+            help="Heap bytes allocated and still in use by the server process.",
+        ),
+    ]
+
+
+_DEFAULT_KEYS = tuple(spec.key for spec in _default_metrics())
+
+
+def default_catalog() -> Catalog:
+    """The catalog of the reference IM service (a fresh copy: callers may modify it)."""
+    return Catalog(_default_metrics(), source="<default>")

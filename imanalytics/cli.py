@@ -1,0 +1,97 @@
+"""Command line: ``python -m imanalytics <command>``. Thin wrappers over the package API."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+from . import __version__
+from .errors import ImanalyticsError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ImanalyticsError, ValueError, OSError) as exc:
+        print(f"imanalytics {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m imanalytics",
+        description="Analyse instant-messaging services through their Prometheus data.",
+    )
+    parser.add_argument("--version", action="version", version=f"imanalytics {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_demo(commands)
+    _add_sandbox(commands)
+    return parser
+
+
+def _add_demo(commands) -> None:
+    p = commands.add_parser(
+        "demo",
+        help="simulate an IM fleet, serve it from a real Prometheus and pull it back",
+        description="Simulate an IM fleet with labelled incidents, backfill it into a throwaway "
+        "Prometheus on loopback, pull the catalog metrics back and print a summary.",
+    )
+    _workload_args(p, instances=3, days=3)
+    p.add_argument("--out", default="out/demo",
+                   help="where files are written (default: %(default)s)")
+    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    p.set_defaults(run=_run_demo)
+
+
+def _add_sandbox(commands) -> None:
+    p = commands.add_parser(
+        "sandbox",
+        help="serve a simulated IM workload from a real Prometheus until Ctrl-C",
+        description="Backfill a simulated IM workload into a throwaway Prometheus on loopback, "
+        "print its URL and serve until Ctrl-C; the temporary TSDB is removed on exit.",
+    )
+    _workload_args(p, instances=3, days=14)
+    p.add_argument("--incidents", help="also write the incident ground truth here (.yaml or .csv)")
+    p.set_defaults(run=_run_sandbox)
+
+
+def _workload_args(p: argparse.ArgumentParser, instances: int, days: int) -> None:
+    p.add_argument("--instances", type=_positive, default=instances,
+                   help="IM server instances (default: %(default)s)")
+    p.add_argument("--days", type=_positive, default=days,
+                   help="days of history at a 15 s scrape (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+
+def _run_demo(args) -> int:
+    from .demo import run_demo
+
+    run_demo(instances=args.instances, days=args.days, seed=args.seed, out=args.out,
+             catalog=args.catalog)
+    return 0
+
+
+def _run_sandbox(args) -> int:
+    from .demo import serve_sandbox
+
+    serve_sandbox(instances=args.instances, days=args.days, seed=args.seed,
+                  incidents=args.incidents)
+    return 0
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
+    return value
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt

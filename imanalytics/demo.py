@@ -1,0 +1,120 @@
+"""The demo job (`make demo`) and the interactive sandbox command."""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+from prometheus_api_client import PrometheusConnect
+
+from .catalog import Catalog, load_catalog
+from .sandbox import PrometheusSandbox
+from .sandbox.incidents import write_incidents
+from .sandbox.workload import Workload, simulate
+
+
+def run_demo(instances: int = 3, days: int = 3, seed: int = 0, out: str | Path = "out/demo",
+             catalog: str | Path | None = None) -> pd.DataFrame:
+    """Simulate, serve, pull the catalog metrics back, print and return the summary."""
+    cat = load_catalog(catalog)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    wl = _simulate(instances, days, seed)
+    incidents_file = out / "incidents.yaml"
+    write_incidents(wl.incidents, incidents_file)
+    with _serving(wl) as prom:
+        summary = pull_summary(prom.url, cat, wl)
+    summary.to_csv(out / "summary.csv", index=False)
+    _print_summary(wl, summary, prom_samples=prom.samples)
+    _say(f"files: {incidents_file} (incident ground truth), {out / 'summary.csv'}")
+    mismatched = summary[summary["samples_server"] != summary["samples_simulated"]]
+    if len(mismatched):
+        raise RuntimeError(f"server disagrees with the simulator on {list(mismatched.metric)}")
+    return summary
+
+
+def serve_sandbox(instances: int = 3, days: int = 14, seed: int = 0,
+                  incidents: str | Path | None = None) -> None:
+    """Serve a simulated workload until Ctrl-C (the CLI's `sandbox` command)."""
+    wl = _simulate(instances, days, seed)
+    if incidents:
+        write_incidents(wl.incidents, incidents)
+        _say(f"incidents written to {incidents}")
+    with _serving(wl) as prom:
+        print(f"Prometheus sandbox at {prom.url}", flush=True)
+        print(f"data from {wl.start.isoformat()} to {wl.end.isoformat()}; Ctrl-C stops it",
+              flush=True)
+        while prom.process is not None and prom.process.poll() is None:
+            time.sleep(0.5)
+
+
+def pull_summary(url: str, cat: Catalog, wl: Workload) -> pd.DataFrame:
+    """Series and sample counts per catalog metric, from the server and from the simulator."""
+    prom = PrometheusConnect(url=url, disable_ssl=True)
+    window = int((wl.end - wl.start).total_seconds()) + 3600
+    at = wl.end + pd.Timedelta(milliseconds=1)
+    simulated = Counter()
+    for s in wl.series:
+        simulated[s.name] += len(s)
+    rows = []
+    for spec in cat:
+        for name in spec.series_names():
+            rows.append({
+                "layer": spec.layer, "metric": name,
+                "series": _scalar(prom, f"count(count_over_time({name}[{window}s]))", at),
+                "samples_server": _scalar(prom, f"sum(count_over_time({name}[{window}s]))", at),
+                "samples_simulated": simulated.get(name, 0),
+            })
+    return pd.DataFrame(rows)
+
+
+def _scalar(prom: PrometheusConnect, expr: str, at: pd.Timestamp) -> int:
+    result = prom.custom_query(f"({expr}) or vector(0)", params={"time": at.timestamp()})
+    return int(float(result[0]["value"][1]))
+
+
+def _simulate(instances: int, days: int, seed: int) -> Workload:
+    began = time.monotonic()
+    _say(f"simulating {instances} IM instances x {days} days at a 15 s scrape (seed {seed}) ...")
+    wl = simulate(instances=instances, days=days, seed=seed)
+    _say(f"  {len(wl.series)} series, {wl.n_samples:,} samples, {len(wl.incidents)} incidents "
+         f"in {time.monotonic() - began:.1f}s")
+    return wl
+
+
+class _serving:
+    """Start the sandbox with progress messages; stop it on exit."""
+
+    def __init__(self, wl: Workload):
+        self.sandbox = PrometheusSandbox(wl.series)
+
+    def __enter__(self) -> PrometheusSandbox:
+        began = time.monotonic()
+        _say("backfilling with promtool and starting Prometheus ...")
+        self.sandbox.start()
+        _say(f"  Prometheus at {self.sandbox.url} in {time.monotonic() - began:.1f}s")
+        return self.sandbox
+
+    def __exit__(self, *exc) -> None:
+        self.sandbox.stop()
+
+
+def _print_summary(wl: Workload, summary: pd.DataFrame, prom_samples: int) -> None:
+    table = summary.copy()
+    same = table.samples_server == table.samples_simulated
+    table["match"] = same.map({True: "yes", False: "NO"})
+    print()
+    print(table.to_string(index=False))
+    print()
+    print(f"window      {wl.start.isoformat()} .. {wl.end.isoformat()}")
+    pulled = int(summary.samples_server.sum())
+    print(f"backfilled  {prom_samples:,} samples; pulled back {pulled:,}")
+    kinds = sorted(Counter(i.kind for i in wl.incidents).items())
+    print("incidents   " + ", ".join(f"{k} x{n}" for k, n in kinds))
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)

@@ -1,0 +1,24 @@
+"""Local PromQL evaluation with Prometheus' exact semantics, for the recording-rule subset.
+
+`evaluate(expr, series, start, end, step)` returns what ``/api/v1/query_range`` would, as a
+wide frame; `Semantics` pins the Prometheus version whose behaviour is reproduced.
+"""
+
+from .ast import Node
+from .errors import EvaluationError, PromQLError, PromQLSyntaxError, UnsupportedError
+from .evaluator import evaluate, evaluate_instant
+from .parser import parse
+from .semantics import CHANGES, Semantics
+
+__all__ = [
+    "CHANGES",
+    "EvaluationError",
+    "Node",
+    "PromQLError",
+    "PromQLSyntaxError",
+    "Semantics",
+    "UnsupportedError",
+    "evaluate",
+    "evaluate_instant",
+    "parse",
+]

@@ -1,0 +1,119 @@
+"""Expression tree of the supported PromQL subset; every node knows its value type and span."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+SCALAR, VECTOR, MATRIX, STRING = "scalar", "instant vector", "range vector", "string"
+
+COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
+ARITHMETIC = {"+", "-", "*", "/", "%", "^"}
+SET_OPERATORS = {"and", "or", "unless"}
+
+
+@dataclass(frozen=True)
+class Node:
+    start: int = field(default=0, kw_only=True, compare=False)
+    end: int = field(default=0, kw_only=True, compare=False)
+
+
+@dataclass(frozen=True)
+class NumberLiteral(Node):
+    value: float
+    type = SCALAR
+
+
+@dataclass(frozen=True)
+class StringLiteral(Node):
+    value: str
+    type = STRING
+
+
+@dataclass(frozen=True)
+class Matcher:
+    label: str
+    op: str  # "=", "!=", "=~", "!~"
+    value: str
+
+
+@dataclass(frozen=True)
+class VectorSelector(Node):
+    name: str | None
+    matchers: tuple[Matcher, ...]
+    offset_ms: int = 0
+    type = VECTOR
+
+
+@dataclass(frozen=True)
+class MatrixSelector(Node):
+    selector: VectorSelector
+    range_ms: int
+    type = MATRIX
+
+
+@dataclass(frozen=True)
+class Call(Node):
+    func: str
+    args: tuple[Node, ...]
+
+    @property
+    def type(self) -> str:
+        from .signatures import FUNCTIONS
+
+        return FUNCTIONS[self.func].returns
+
+
+@dataclass(frozen=True)
+class Aggregate(Node):
+    op: str
+    expr: Node
+    param: Node | None
+    grouping: tuple[str, ...]
+    without: bool
+    type = VECTOR
+
+
+@dataclass(frozen=True)
+class VectorMatching:
+    card: str  # "one-to-one", "many-to-one", "one-to-many", "many-to-many"
+    on: bool
+    labels: tuple[str, ...]
+    include: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Binary(Node):
+    op: str
+    lhs: Node
+    rhs: Node
+    return_bool: bool = False
+    matching: VectorMatching | None = None
+
+    @property
+    def type(self) -> str:
+        return SCALAR if self.lhs.type == SCALAR and self.rhs.type == SCALAR else VECTOR
+
+
+@dataclass(frozen=True)
+class Unary(Node):
+    op: str
+    expr: Node
+
+    @property
+    def type(self) -> str:
+        return self.expr.type
+
+
+@dataclass(frozen=True)
+class Paren(Node):
+    expr: Node
+
+    @property
+    def type(self) -> str:
+        return self.expr.type
+
+
+def unwrap(node: Node) -> Node:
+    while isinstance(node, Paren):
+        node = node.expr
+    return node

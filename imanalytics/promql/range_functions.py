@@ -1,0 +1,249 @@
+"""Functions over range vectors (functions.go), evaluated for every step of a series at once.
+
+Window bounds come from `np.searchsorted`; counts of resets and changes from cumulative sums;
+the order-sensitive float accumulations (Kahan sums, Welford variance) run over the position
+inside the window, vectorised across all windows, so each window sees the same operation
+sequence as Prometheus' loop.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .numerics import go_duration_seconds, kahan_inc, quantile_sorted, sort_nan_first
+from .selectors import RangeSamples
+from .semantics import Semantics
+
+# Past this many samples in a window, sums use compensated prefix sums instead of replaying
+# the per-window loop (results then agree to ~1 ulp rather than bit for bit).
+LOOP_LIMIT = 64
+
+
+class Window:
+    """The windows of one series over all steps: sample index bounds and their lengths."""
+
+    def __init__(self, samples: RangeSamples, lo: np.ndarray, hi: np.ndarray):
+        self.s, self.lo, self.hi = samples, lo, hi
+        self.n = hi - lo
+
+    def first(self) -> np.ndarray:
+        return np.minimum(self.lo, len(self.s.v) - 1)
+
+    def last(self) -> np.ndarray:
+        return np.maximum(self.hi - 1, 0)
+
+    def at(self, j: int) -> tuple[np.ndarray, np.ndarray]:
+        """Values at position j of each window and whether the window is that long."""
+        active = self.n > j
+        idx = np.minimum(self.lo + j, len(self.s.v) - 1)
+        return self.s.v[idx], active
+
+
+def extrapolated_rate(w: Window, steps: np.ndarray, offset_ms: int, range_ms: int,
+                      counter: bool, is_rate: bool, sem: Semantics):
+    """extrapolatedRate: rate, increase (counter) and delta."""
+    ok = w.n >= 2
+    t, v = w.s.t, w.s.v
+    first, last = w.first(), w.last()
+    first_v = v[first]
+    result = v[last] - first_v
+    if counter:
+        result = _add_reset_corrections(w, result, ok)
+    range_start = steps - offset_ms - range_ms
+    range_end = steps - offset_ms
+    to_start = (t[first] - range_start).astype(np.float64) / 1000
+    to_end = (range_end - t[last]).astype(np.float64) / 1000
+    sampled = (t[last] - t[first]).astype(np.float64) / 1000
+    with np.errstate(all="ignore"):
+        average = sampled / (w.n - 1)
+        threshold = average * 1.1
+        limit_zero = counter & (result > 0) & (first_v >= 0)
+        if sem.rate_zero_point_after_threshold:
+            to_start = np.where(to_start >= threshold, average / 2, to_start)
+            to_start = _limit_to_zero_point(to_start, sampled, first_v, result, limit_zero)
+            extrapolate = sampled + to_start
+            to_end = np.where(to_end >= threshold, average / 2, to_end)
+            extrapolate = extrapolate + to_end
+        else:
+            to_start = _limit_to_zero_point(to_start, sampled, first_v, result, limit_zero)
+            extrapolate = sampled + np.where(to_start < threshold, to_start, average / 2)
+            extrapolate = extrapolate + np.where(to_end < threshold, to_end, average / 2)
+        factor = extrapolate / sampled
+        if is_rate:
+            factor = factor / go_duration_seconds(range_ms)
+        return result * factor, ok
+
+
+def _limit_to_zero_point(to_start, sampled, first_v, result, applies):
+    # Counters cannot be negative: do not extrapolate further back than the zero point.
+    to_zero = sampled * (first_v / result)
+    return np.where(applies & (to_zero < to_start), to_zero, to_start)
+
+
+def _add_reset_corrections(w: Window, result: np.ndarray, ok: np.ndarray) -> np.ndarray:
+    """result += v[i-1] for each reset i in the window, in order (as the Go loop adds them)."""
+    cnt = w.s.reset_count
+    base = cnt[w.first()]
+    resets = np.where(ok, cnt[w.last()] - base, 0)
+    for j in range(1, int(resets.max(initial=0)) + 1):
+        rows = np.flatnonzero(resets >= j)
+        position = np.searchsorted(cnt, base[rows] + j, side="left")
+        result[rows] = result[rows] + w.s.v[position - 1]
+    return result
+
+
+def instant_value(w: Window, is_rate: bool):
+    """irate / idelta: the last two samples of the window."""
+    ok = w.n >= 2
+    last = w.last()
+    prev = np.maximum(last - 1, 0)
+    v, t = w.s.v, w.s.t
+    with np.errstate(all="ignore"):
+        if is_rate:
+            result = np.where(v[last] < v[prev], v[last], v[last] - v[prev])
+            result = result / ((t[last] - t[prev]).astype(np.float64) / 1000)
+        else:
+            result = v[last] - v[prev]
+    return result, ok
+
+
+def resets(w: Window):
+    cnt = w.s.reset_count
+    return (cnt[w.last()] - cnt[w.first()]).astype(np.float64), w.n >= 1
+
+
+def changes(w: Window):
+    cnt = w.s.change_count
+    return (cnt[w.last()] - cnt[w.first()]).astype(np.float64), w.n >= 1
+
+
+def count_over_time(w: Window):
+    return w.n.astype(np.float64), w.n >= 1
+
+
+def last_over_time(w: Window):
+    return w.s.v[w.last()], w.n >= 1
+
+
+def extreme_over_time(w: Window, take_max: bool):
+    """max/min_over_time: NaN only if every sample is NaN (a NaN running value is replaced)."""
+    ok = w.n >= 1
+    pick = np.fmax if take_max else np.fmin
+    out = np.full(len(w.n), np.nan)
+    if len(w.s.v) == 0 or not ok.any():
+        return out, ok
+    rows = np.flatnonzero(ok)
+    bounds = np.empty(2 * len(rows), dtype=np.intp)
+    bounds[0::2], bounds[1::2] = w.lo[rows], w.hi[rows]
+    padded = np.append(w.s.v, np.nan)
+    out[rows] = pick.reduceat(padded, bounds)[0::2]
+    return out, ok
+
+
+def sum_over_time(w: Window, sem: Semantics):
+    ok = w.n >= 1
+    if _use_prefix_sums(w):
+        return _prefix_window_sums(w), ok
+    total, comp = _zeros(w), _zeros(w)
+    for j in range(int(w.n.max(initial=0))):
+        x, active = w.at(j)
+        t, c = kahan_inc(x, total, comp, sem.kahan_sum_aggregation)
+        total, comp = np.where(active, t, total), np.where(active, c, comp)
+    return np.where(np.isinf(total), total, total + comp), ok
+
+
+def avg_over_time(w: Window, sem: Semantics):
+    ok = w.n >= 1
+    if _use_prefix_sums(w):
+        return _prefix_window_sums(w) / np.maximum(w.n, 1), ok
+    if sem.direct_mean:
+        return _direct_mean(w, sem), ok
+    mean, comp, count = _zeros(w), _zeros(w), _zeros(w)
+    for j in range(int(w.n.max(initial=0))):
+        x, active = w.at(j)
+        count = np.where(active, count + 1, count)
+        skip = _infinite_mean_unchanged(mean, x)
+        m, c = kahan_inc(x / count - mean / count, mean, comp, False)
+        update = active & ~skip
+        mean, comp = np.where(update, m, mean), np.where(update, c, comp)
+    return np.where(np.isinf(mean), mean, mean + comp), ok
+
+
+def _direct_mean(w: Window, sem: Semantics) -> np.ndarray:
+    # funcAvgOverTime from 2.54: Kahan sum and divide, incremental mean once the sum overflows.
+    total, comp, mean, count = _zeros(w), _zeros(w), _zeros(w), _zeros(w)
+    incremental = np.zeros(len(w.n), dtype=bool)
+    for j in range(int(w.n.max(initial=0))):
+        x, active = w.at(j)
+        count = np.where(active, count + 1, count)
+        new_sum, new_c = kahan_inc(x, total, comp, True)
+        direct = active & ~incremental & ((count == 1) | ~np.isinf(new_sum))
+        total, comp = np.where(direct, new_sum, total), np.where(direct, new_c, comp)
+        switch = active & ~incremental & ~direct
+        mean = np.where(switch, total / (count - 1), mean)
+        comp = np.where(switch, comp / (count - 1), comp)
+        incremental = incremental | switch
+        step = active & incremental & ~_infinite_mean_unchanged(mean, x)
+        corrected = mean + comp
+        m, c = kahan_inc(x / count - corrected / count, mean, comp, True)
+        mean, comp = np.where(step, m, mean), np.where(step, c, comp)
+    return np.where(incremental, mean + comp, (total + comp) / count)
+
+
+def _infinite_mean_unchanged(mean, x):
+    # An infinite mean stays as it is unless the new value is NaN or the opposite infinity.
+    same_inf = np.isinf(x) & ((mean > 0) == (x > 0))
+    finite = ~np.isinf(x) & ~np.isnan(x)
+    return np.isinf(mean) & (same_inf | finite)
+
+
+def variance_over_time(w: Window, sem: Semantics, stddev: bool):
+    """stdvar/stddev_over_time: Welford's running mean with Kahan-compensated sums."""
+    ok = w.n >= 1
+    count, mean, c_mean, aux, c_aux = (_zeros(w) for _ in range(5))
+    for j in range(int(w.n.max(initial=0))):
+        x, active = w.at(j)
+        count = np.where(active, count + 1, count)
+        delta = x - (mean + c_mean)
+        m, cm = kahan_inc(delta / count, mean, c_mean, sem.kahan_sum_aggregation)
+        mean, c_mean = np.where(active, m, mean), np.where(active, cm, c_mean)
+        a, ca = kahan_inc(delta * (x - (mean + c_mean)), aux, c_aux, sem.kahan_sum_aggregation)
+        aux, c_aux = np.where(active, a, aux), np.where(active, ca, c_aux)
+    variance = (aux + c_aux) / np.maximum(count, 1)
+    return (np.sqrt(variance) if stddev else variance), ok
+
+
+def quantile_over_time(w: Window, q: np.ndarray, sem: Semantics, chunk: int = 4096):
+    ok = w.n >= 1
+    out = np.full(len(w.n), np.nan)
+    width = int(w.n.max(initial=0))
+    for begin in range(0, len(w.n), chunk):
+        rows = np.arange(begin, min(begin + chunk, len(w.n)))
+        rows = rows[ok[rows]]
+        if rows.size == 0:
+            continue
+        pos = np.arange(width)[None, :]
+        idx = np.minimum(w.lo[rows, None] + pos, len(w.s.v) - 1)
+        block = np.where(pos < w.n[rows, None], w.s.v[idx], np.inf)
+        block = sort_nan_first(block)  # padding (+Inf) sorts after every real value
+        out[rows] = quantile_sorted(q[rows], block, w.n[rows])
+    return out, ok
+
+
+def _use_prefix_sums(w: Window) -> bool:
+    return int(w.n.max(initial=0)) > LOOP_LIMIT and w.s.all_finite
+
+
+def _prefix_window_sums(w: Window) -> np.ndarray:
+    """Window sums from cumulative sums carrying each step's rounding error (TwoSum)."""
+    x = w.s.v
+    prefix = np.concatenate(([0.0], np.cumsum(x)))
+    before, after = prefix[:-1], prefix[1:]
+    virtual = after - before
+    errors = (before - (after - virtual)) + (x - virtual)
+    carried = np.concatenate(([0.0], np.cumsum(errors)))
+    return (prefix[w.hi] - prefix[w.lo]) + (carried[w.hi] - carried[w.lo])
+
+
+def _zeros(w: Window) -> np.ndarray:
+    return np.zeros(len(w.n))

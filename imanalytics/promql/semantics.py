@@ -1,0 +1,86 @@
+"""Version-dependent PromQL behaviour, one flag per change, named after what it switches.
+
+Each flag records the Prometheus release that introduced the change (see `CHANGES`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+# flag -> (first version with the new behaviour, what changed)
+CHANGES: dict[str, tuple[tuple[int, int, int], str]] = {
+    "bucket_small_delta_tolerance": (
+        (2, 49, 0),
+        "histogram_quantile ignores relative bucket-count differences below 1e-12 before "
+        "forcing monotonicity (ensureMonotonicAndIgnoreSmallDeltas, prometheus#13153)",
+    ),
+    "rate_zero_point_after_threshold": (
+        (2, 51, 0),
+        "rate/increase limit extrapolation to the counter's zero point after choosing between "
+        "full and half-interval extrapolation (extrapolatedRate, prometheus#13725)",
+    ),
+    "kahan_sum_aggregation": (
+        (2, 53, 0),
+        "sum() uses Kahan-Neumaier summation; kahanSumInc zeroes the compensation on "
+        "overflow to ±Inf (prometheus#14074)",
+    ),
+    "direct_mean": (
+        (2, 54, 0),
+        "avg() and avg_over_time() sum with Kahan compensation and divide, switching to an "
+        "incremental mean only when the sum would overflow (prometheus#14413)",
+    ),
+    "lookback_left_open": (
+        (3, 0, 0),
+        "instant selectors ignore a sample exactly lookback-delta old: window (t-5m, t]",
+    ),
+    "range_left_open": (
+        (3, 0, 0),
+        "range selectors are left-open: [5m] selects (t-5m, t] instead of [t-5m, t]",
+    ),
+    "regex_dot_matches_newline": (
+        (3, 0, 0),
+        "'.' in label-matcher regexes matches newlines too",
+    ),
+}
+
+KNOWN_VERSIONS = ("2.42.0", "2.49.0", "2.51.0", "2.53.0", "2.54.0", "3.0.0")
+
+
+@dataclass(frozen=True)
+class Semantics:
+    """Behaviour switches of one Prometheus version; build with `Semantics.for_version`."""
+
+    version: str = "2.42.0"
+    bucket_small_delta_tolerance: bool = False
+    rate_zero_point_after_threshold: bool = False
+    kahan_sum_aggregation: bool = False
+    direct_mean: bool = False
+    lookback_left_open: bool = False
+    range_left_open: bool = False
+    regex_dot_matches_newline: bool = False
+
+    @classmethod
+    def for_version(cls, version: str) -> Semantics:
+        parsed = parse_version(version)
+        flags = {name: parsed >= since for name, (since, _) in CHANGES.items()}
+        return cls(version=version, **flags)
+
+    @classmethod
+    def coerce(cls, value: Semantics | str) -> Semantics:
+        return value if isinstance(value, Semantics) else cls.for_version(value)
+
+    def changes(self) -> dict[str, bool]:
+        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "version"}
+
+
+def parse_version(version: str) -> tuple[int, int, int]:
+    from .errors import PromQLError
+
+    parts = version.strip().lstrip("v").split("+")[0].split("-")[0].split(".")
+    try:
+        numbers = [int(p) for p in parts]
+    except ValueError:
+        raise PromQLError(f"not a Prometheus version: {version!r}") from None
+    if not 1 <= len(numbers) <= 3 or numbers[0] not in (2, 3):
+        raise PromQLError(f"not a Prometheus 2.x or 3.x version: {version!r}")
+    return tuple((numbers + [0, 0])[:3])

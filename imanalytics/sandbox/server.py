@@ -1,0 +1,208 @@
+"""A throwaway Prometheus on loopback over a backfilled TSDB of simulated IM data.
+
+The server is a real ``prometheus`` process: the workload is written as OpenMetrics,
+turned into TSDB blocks by ``promtool tsdb create-blocks-from openmetrics``, and
+served from a temporary directory that is removed on stop, on Ctrl-C and on errors.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import yaml
+from tqdm import tqdm
+
+from ..samples import Series
+from .openmetrics import write_block_files
+from .tools import find_tool
+
+READY_TIMEOUT_S = 60.0
+
+
+class SandboxError(RuntimeError):
+    """The sandbox Prometheus could not be built or started."""
+
+
+class PrometheusSandbox:
+    """Backfill `series` into a fresh TSDB and serve it with a real Prometheus.
+
+    Use as a context manager (``with PrometheusSandbox(wl.series) as prom: prom.url``)
+    or call `start` / `stop`. `rule_files` are loaded by the server and evaluated from
+    start-up on (they see only the live clock, not the backfilled past).
+    """
+
+    def __init__(
+        self,
+        series: Iterable[Series],
+        *,
+        rule_files: Sequence[str | Path] = (),
+        evaluation_interval: str = "15s",
+        lookback_delta: str = "5m",
+        workdir: str | Path | None = None,
+        extra_args: Sequence[str] = (),
+    ):
+        self.series = list(series)
+        self.rule_files = [Path(p).resolve() for p in rule_files]
+        self.evaluation_interval = evaluation_interval
+        self.lookback_delta = lookback_delta
+        self._parent = Path(workdir) if workdir else None
+        self.extra_args = list(extra_args)  # more prometheus flags, e.g. --query.max-samples=100
+        self.dir: Path | None = None
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+        self.samples = 0
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise SandboxError("the sandbox is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def data_dir(self) -> Path:
+        return self._require_dir() / "data"
+
+    def start(self) -> PrometheusSandbox:
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix="imanalytics-sandbox-", dir=self._parent))
+            self._backfill()
+            self._launch()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and remove its directory; safe to call twice."""
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+        self.port = None
+
+    def __enter__(self) -> PrometheusSandbox:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        state = self.url if self.port else "stopped"
+        return f"PrometheusSandbox({len(self.series)} series, {state})"
+
+    def _require_dir(self) -> Path:
+        if self.dir is None:
+            raise SandboxError("the sandbox is not started")
+        return self.dir
+
+    def _backfill(self) -> None:
+        root = self._require_dir()
+        staging = root / "openmetrics"
+        staging.mkdir()
+        files, self.samples = write_block_files(self.series, staging)
+        promtool = find_tool("promtool")
+        workers = max(1, min(len(files), os.cpu_count() or 1))
+        with ThreadPoolExecutor(workers) as pool:
+            runs = pool.map(lambda f: _import_block(promtool, f, root / "data"), files)
+            for _ in tqdm(runs, total=len(files), desc="backfill", unit="block",
+                          disable=not sys.stderr.isatty(), leave=False):
+                pass
+        shutil.rmtree(staging)
+
+    def _launch(self) -> None:
+        root = self._require_dir()
+        config = root / "prometheus.yml"
+        config.write_text(yaml.safe_dump(self._config(), sort_keys=False))
+        for _attempt in range(3):
+            self.port = free_port()
+            log = open(root / "prometheus.log", "w")
+            self.process = subprocess.Popen(
+                self._command(config), stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
+            )
+            log.close()
+            if self._wait_ready(root / "prometheus.log"):
+                return
+            if "address already in use" not in (root / "prometheus.log").read_text():
+                break
+        log_text = (root / "prometheus.log").read_text()
+        raise SandboxError(f"prometheus did not start: {_tail(log_text)}")
+
+    def _config(self) -> dict:
+        config = {"global": {"evaluation_interval": self.evaluation_interval}}
+        if self.rule_files:
+            config["rule_files"] = [str(p) for p in self.rule_files]
+        return config
+
+    def _command(self, config: Path) -> list[str]:
+        return [
+            find_tool("prometheus"),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={self.data_dir}",
+            "--storage.tsdb.retention.time=100y",
+            f"--web.listen-address=127.0.0.1:{self.port}",
+            f"--query.lookback-delta={self.lookback_delta}",
+            "--web.enable-lifecycle",
+            *self.extra_args,
+        ]
+
+    def _wait_ready(self, log: Path) -> bool:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self.process = None
+                return False
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
+                    if reply.status == 200:
+                        return True
+            except OSError:
+                pass
+            time.sleep(0.1)
+        raise SandboxError(
+            f"prometheus not ready after {READY_TIMEOUT_S:.0f}s: {_tail(log.read_text())}")
+
+
+def _import_block(promtool: str, source: Path, data: Path) -> None:
+    cmd = [promtool, "tsdb", "create-blocks-from", "openmetrics", "-q", str(source), str(data)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SandboxError(f"promtool backfill of {source.name} failed: "
+                           f"{_tail(done.stderr or done.stdout)}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _die_with_parent() -> None:
+    # Linux: the server gets SIGTERM if the Python process dies without cleaning up.
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _tail(text: str, lines: int = 3) -> str:
+    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
