@@ -14,10 +14,10 @@ test: setup lint
 	$(PY) -m pytest -q
 
 lint: $(INSTALLED)
-	$(PY) -m ruff check imanalytics tests bench
+	$(PY) -m ruff check imanalytics tests $(wildcard bench)
 
 fmt: $(INSTALLED)
-	$(PY) -m ruff check --fix imanalytics tests bench
+	$(PY) -m ruff check --fix imanalytics tests $(wildcard bench)
 
 setup: $(INSTALLED) tools
 
