@@ -33,6 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_demo(commands)
     _add_sandbox(commands)
+    _add_rules(commands)
     return parser
 
 
@@ -60,6 +61,41 @@ def _add_sandbox(commands) -> None:
     _workload_args(p, instances=3, days=14)
     p.add_argument("--incidents", help="also write the incident ground truth here (.yaml or .csv)")
     p.set_defaults(run=_run_sandbox)
+
+
+def _add_rules(commands) -> None:
+    p = commands.add_parser(
+        "rules",
+        help="write the IM recording rules and their promtool unit tests",
+        description="Generate Prometheus recording rules (level:metric:operations) from the "
+        "catalog, with promtool unit tests for every rule, and check both with promtool. "
+        "Output is deterministic: a rerun is byte-identical.",
+    )
+    p.add_argument("--out", default="rules", help="output directory (default: %(default)s)")
+    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit non-zero naming the files that are out of date")
+    p.set_defaults(run=_run_rules)
+
+
+def _run_rules(args) -> int:
+    from . import generate
+    from .catalog import load_catalog
+    from .rulefiles import check_rules, run_rule_tests
+
+    artifacts = generate.recording_artifacts(args.out, load_catalog(args.catalog))
+    if args.check:
+        generate.check(artifacts, "python -m imanalytics rules")
+        print(f"up to date: {', '.join(str(a.path) for a in artifacts)}")
+        return 0
+    changed = generate.write(artifacts)
+    rule_file, test_file = (a.path for a in artifacts)
+    check_rules(rule_file)
+    run_rule_tests(test_file)
+    for a in artifacts:
+        print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
+    print("promtool check rules and promtool test rules: passed")
+    return 0
 
 
 def _workload_args(p: argparse.ArgumentParser, instances: int, days: int) -> None:

@@ -59,11 +59,18 @@ def write_text_atomic(path: str | Path, text: str) -> bool:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as out:
             out.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp's 0600 is wrong for shared files
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_rule_file(groups: Sequence[dict], path: str | Path) -> bool:
