@@ -10,7 +10,7 @@ TOOLS = {
     "prometheus": ("IMANALYTICS_PROMETHEUS", "prometheus"),
     "promtool": ("IMANALYTICS_PROMTOOL", "prometheus"),
     "amtool": ("IMANALYTICS_AMTOOL", "prometheus-alertmanager"),
-    "alertmanager": ("IMANALYTICS_ALERTMANAGER", "prometheus-alertmanager"),
+    "prometheus-alertmanager": ("IMANALYTICS_ALERTMANAGER", "prometheus-alertmanager"),
     "prometheus-pushgateway": ("IMANALYTICS_PUSHGATEWAY", "prometheus-pushgateway"),
 }
 

@@ -1,0 +1,120 @@
+"""Throwaway Alertmanager and Pushgateway processes on loopback, for tests and demos.
+
+Same lifecycle as the Prometheus sandbox: a free port, a temporary directory, readiness
+polled over HTTP, and everything removed on stop, on Ctrl-C and on errors.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from .server import SandboxError, _die_with_parent, _tail, free_port
+from .tools import find_tool
+
+READY_TIMEOUT_S = 30.0
+
+
+class LoopbackService:
+    """Base: subclasses give the binary name and its command-line flags."""
+
+    tool = ""
+
+    def __init__(self):
+        self.dir: Path | None = None
+        self.port: int | None = None
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        if self.port is None:
+            raise SandboxError(f"{self.tool} is not started")
+        return f"http://127.0.0.1:{self.port}"
+
+    def flags(self) -> list[str]:
+        raise NotImplementedError
+
+    def prepare(self) -> None:
+        """Write files the service needs into `self.dir` before it starts."""
+
+    def start(self):
+        try:
+            self.dir = Path(tempfile.mkdtemp(prefix=f"imanalytics-{self.tool}-"))
+            self.prepare()
+            self.port = free_port()
+            log = open(self.dir / "service.log", "w")
+            self.process = subprocess.Popen(
+                [find_tool(self.tool), *self.flags()], stdout=log, stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+            log.close()
+            self._wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        proc, self.process = self.process, None
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+            self.dir = None
+        self.port = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def _wait_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            try:
+                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
+                    if reply.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        log = (self.dir / "service.log").read_text()
+        raise SandboxError(f"{self.tool} did not start: {_tail(log)}")
+
+
+class AlertmanagerSandbox(LoopbackService):
+    """A real Alertmanager over `config` (YAML text) and extra files such as templates."""
+
+    tool = "prometheus-alertmanager"
+
+    def __init__(self, config: str, files: dict[str, str] | None = None):
+        super().__init__()
+        self.config, self.files = config, dict(files or {})
+
+    def prepare(self) -> None:
+        (self.dir / "alertmanager.yml").write_text(self.config)
+        for name, text in self.files.items():
+            (self.dir / name).write_text(text)
+
+    def flags(self) -> list[str]:
+        return [f"--config.file={self.dir / 'alertmanager.yml'}",
+                f"--storage.path={self.dir / 'data'}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--cluster.listen-address="]
+
+
+class PushgatewaySandbox(LoopbackService):
+    tool = "prometheus-pushgateway"
+
+    def flags(self) -> list[str]:
+        return [f"--web.listen-address=127.0.0.1:{self.port}"]
