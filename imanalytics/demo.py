@@ -27,13 +27,69 @@ def run_demo(instances: int = 3, days: int = 3, seed: int = 0, out: str | Path =
     write_incidents(wl.incidents, incidents_file)
     with _serving(wl) as prom:
         summary = pull_summary(prom.url, cat, wl)
-    summary.to_csv(out / "summary.csv", index=False)
-    _print_summary(wl, summary, prom_samples=prom.samples)
-    _say(f"files: {incidents_file} (incident ground truth), {out / 'summary.csv'}")
-    mismatched = summary[summary["samples_server"] != summary["samples_simulated"]]
-    if len(mismatched):
-        raise RuntimeError(f"server disagrees with the simulator on {list(mismatched.metric)}")
+        summary.to_csv(out / "summary.csv", index=False)
+        _print_summary(wl, summary, prom_samples=prom.samples)
+        mismatched = summary[summary["samples_server"] != summary["samples_simulated"]]
+        if len(mismatched):
+            raise RuntimeError(f"server disagrees with the simulator on {list(mismatched.metric)}")
+        rules_step(prom.url, wl, cat, out / "rules")
+    _say(f"files: {incidents_file} (incident ground truth), {out / 'summary.csv'}, "
+         f"{out / 'rules'}/")
     return summary
+
+
+def rules_step(url: str, wl: Workload, cat: Catalog, out: Path) -> pd.DataFrame:
+    """Write and promtool-check the recording rules; compare the SLI rules local vs server."""
+    from . import generate
+    from .rulefiles import check_rules, run_rule_tests
+
+    artifacts = generate.recording_artifacts(out, cat)
+    generate.write(artifacts)
+    check_rules(artifacts[0].path)
+    run_rule_tests(artifacts[1].path)
+    _say(f"recording rules: {artifacts[0].path} passed promtool check and test")
+    table = compare_slis(url, wl, cat)
+    print()
+    print(table.to_string(index=False))
+    return table
+
+
+def compare_slis(url: str, wl: Workload, cat: Catalog) -> pd.DataFrame:
+    """Each SLI over the last day at 5 m, by the server and by the local evaluator."""
+    import numpy as np
+    import requests
+
+    from .frames import parse_series
+    from .promql import evaluate
+    from .samples import label_key
+    from .slis import slis
+
+    end = wl.end.floor("5min")
+    start = end - pd.Timedelta("1D")
+    rows = []
+    for sli in slis(cat):
+        began = time.perf_counter()
+        local = evaluate(sli.expr, wl.series, start, end, "5m")
+        local_s = time.perf_counter() - began
+        began = time.perf_counter()
+        reply = requests.get(f"{url}/api/v1/query_range", timeout=60, params={
+            "query": sli.expr, "start": start.timestamp(), "end": end.timestamp(),
+            "step": 300}).json()["data"]["result"]
+        server_s = time.perf_counter() - began
+        columns = {label_key(parse_series(c)): local[c].to_numpy() for c in local.columns}
+        worst = 0.0
+        for item in reply:
+            mine = columns[label_key(item["metric"])]
+            theirs = np.full(len(local), np.nan)
+            for ts, v in item["values"]:
+                theirs[local.index.get_loc(pd.Timestamp(float(ts), unit="s", tz="UTC"))] = float(v)
+            both = ~np.isnan(theirs)
+            rel = np.abs(mine[both] - theirs[both]) / np.maximum(np.abs(theirs[both]), 1e-300)
+            worst = max(worst, float(np.nanmax(rel, initial=0.0)))
+        rows.append({"sli": sli.key, "series": len(reply), "points": len(local),
+                     "max_rel_diff": worst, "local_s": round(local_s, 3),
+                     "server_s": round(server_s, 3)})
+    return pd.DataFrame(rows)
 
 
 def serve_sandbox(instances: int = 3, days: int = 14, seed: int = 0,

@@ -37,7 +37,7 @@ def recording_artifacts(out: str | Path, catalog: Catalog | None = None) -> list
     rules = recording_rules(catalog)
     return [
         Artifact(out / RECORDING_FILE, dump_rules(rule_groups(catalog))),
-        Artifact(out / RECORDING_TEST_FILE, unit_tests(rules, RECORDING_FILE)),
+        Artifact(out / RECORDING_TEST_FILE, unit_tests(rules, RECORDING_FILE, catalog)),
     ]
 
 

@@ -9,11 +9,13 @@ the test holds both engines to each other on every rule.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 
 import numpy as np
 import yaml
 
+from .catalog import Catalog, default_catalog
 from .frames import parse_series
 from .promql import evaluate_instant
 from .rulefiles import HEADER
@@ -100,9 +102,16 @@ def _reset_correction(window: np.ndarray) -> float:
     return float(window[:-1][drops].sum())
 
 
-def unit_tests(rules: Sequence[RecordingRule], rule_file: str) -> str:
-    """The promtool test file for `rules` (stored in `rule_file`), as YAML text."""
+def unit_tests(rules: Sequence[RecordingRule], rule_file: str,
+               catalog: Catalog | None = None) -> str:
+    """The promtool test file for `rules` (stored in `rule_file`), as YAML text.
+
+    With a mapped catalog the simulated input is renamed to the service's metric and label
+    names and given its equality selectors, so the rules see the data they expect.
+    """
     data = input_series()
+    if catalog is not None:
+        data = as_catalog(data, catalog)
     cases = [_case(rule, rules, data, minute) for minute in EVAL_TIMES_MIN for rule in rules]
     doc = {
         "rule_files": [rule_file],
@@ -114,6 +123,42 @@ def unit_tests(rules: Sequence[RecordingRule], rule_file: str) -> str:
         }],
     }
     return HEADER + yaml.safe_dump(doc, sort_keys=False, width=1_000_000)
+
+
+def as_catalog(series: Sequence[Series], catalog: Catalog) -> list[Series]:
+    """Default-named series renamed to `catalog`'s names; metrics it dropped are left out."""
+    names = _name_map(catalog)
+    fixed = _equality_selectors(catalog)
+    out = []
+    for s in series:
+        if s.name not in names:
+            continue
+        spec, new_name = names[s.name]
+        labels = {NAME: new_name}
+        for k, v in s.labels.items():
+            if k != NAME:
+                labels[spec.label(k) if k in spec.labels else catalog.label(k)] = v
+        out.append(Series({**labels, **fixed}, s.t, s.v))
+    return sorted(out, key=lambda s: s.key)
+
+
+def _name_map(catalog: Catalog) -> dict[str, tuple]:
+    default = default_catalog()
+    names = {}
+    for spec in catalog:
+        if spec.key in default and default[spec.key].type == spec.type:
+            pairs = zip(default[spec.key].series_names(), spec.series_names(), strict=True)
+            names.update({old: (spec, new) for old, new in pairs})
+    return names
+
+
+def _equality_selectors(catalog: Catalog) -> dict[str, str]:
+    fixed = {}
+    for matcher in catalog.selectors:
+        match = re.fullmatch(r'([a-zA-Z_]\w*)="((?:[^"\\]|\\.)*)"', matcher)
+        if match:
+            fixed[match.group(1)] = match.group(2).replace('\\"', '"')
+    return fixed
 
 
 def _input(s: Series) -> dict:

@@ -176,27 +176,31 @@ def _percent(q: float) -> str:
 def _ratio_rules(cat: Catalog) -> list[RecordingRule]:
     rules = []
     if {"messages_sent", "messages_delivered"} <= set(cat.metrics):
-        for level in ("job", "job_tenant"):
+        for level in (("job",), ("job", "tenant")):
             rules += _delivery(cat, level)
     if "api_requests" in cat:
         rules += _api_errors(cat)
     return rules
 
 
-def _delivery(cat: Catalog, level: str) -> list[RecordingRule]:
-    sent = f"{level}:{_base(cat['messages_sent'].name)}:rate{WINDOW}"
-    delivered = f"{level}:{_base(cat['messages_delivered'].name)}:rate{WINDOW}"
+def _delivery(cat: Catalog, level: tuple[str, ...]) -> list[RecordingRule]:
+    keys = ["messages_sent", "messages_delivered"]
+    keys += ["delivery_failures"] if "delivery_failures" in cat else []
+    names = {_level_name(cat, cat[k], level) for k in keys}
+    if len(names) > 1:
+        return []  # per-metric renames left no common label to divide on
+    lvl = names.pop()
+    sent, delivered, *failed = (f"{lvl}:{_base(cat[k].name)}:rate{WINDOW}" for k in keys)
     rules = [
-        RecordingRule(f"{level}:im_messages_delivered_per_sent:ratio_rate{WINDOW}",
+        RecordingRule(f"{lvl}:im_messages_delivered_per_sent:ratio_rate{WINDOW}",
                       f"{delivered} / {sent}", "im-message"),
-        RecordingRule(f"{level}:im_messages_lost:rate{WINDOW}",
+        RecordingRule(f"{lvl}:im_messages_lost:rate{WINDOW}",
                       f"clamp_min({sent} - {delivered}, 0)", "im-message"),
     ]
-    if "delivery_failures" in cat:
-        failed = f"{level}:{_base(cat['delivery_failures'].name)}:rate{WINDOW}"
+    if failed:
         rules.append(RecordingRule(
-            f"{level}:im_message_delivery_failures_per_sent:ratio_rate{WINDOW}",
-            f"{failed} / {sent}", "im-message"))
+            f"{lvl}:im_message_delivery_failures_per_sent:ratio_rate{WINDOW}",
+            f"{failed[0]} / {sent}", "im-message"))
     return rules
 
 

@@ -123,3 +123,17 @@ def test_local_evaluation_equals_the_server_for_every_rule(prom, workload, rules
 def test_rule_groups_are_named_by_layer():
     names = [g["name"] for g in rule_groups()]
     assert names[:2] == ["im-connection", "im-message"] and "im-slis" in names
+
+
+def test_a_mapped_catalog_gets_working_unit_tests(tmp_path):
+    data = default_catalog().to_dict()
+    data["metrics"]["messages_sent"]["name"] = "msg_publish_total"
+    data["labels"] = {"tenant": "app_id"}
+    data["selectors"] = ['job="chat"']
+    cat = Catalog.from_dict(data)
+    artifacts = generate.recording_artifacts(tmp_path, cat)
+    generate.write(artifacts)
+    assert "msg_publish_total" in artifacts[0].text and "app_id" in artifacts[0].text
+    doc = yaml.safe_load(artifacts[1].text)
+    assert all(c["exp_samples"] for c in doc["tests"][0]["promql_expr_test"])
+    assert "SUCCESS" in run_rule_tests(artifacts[1].path)
