@@ -1,0 +1,107 @@
+"""Plotly figures of IM SLIs: series, baseline bands, fired alerts and incident windows,
+and HTML pages that embed plotly.js so they open offline."""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import plotly.io as pio
+
+from .frames import parse_series
+
+BAND_FILL = "rgba(31, 119, 180, 0.15)"
+ALERT_FILL = "rgba(214, 39, 40, 0.25)"
+INCIDENT_FILL = "rgba(255, 160, 0, 0.22)"
+
+
+def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
+                  bands: pd.DataFrame | None = None,
+                  alerts: pd.DataFrame | None = None,
+                  incidents: pd.DataFrame | None = None,
+                  threshold: float | None = None) -> go.Figure:
+    """One SLI: its series, an optional band (lower/upper), alerts and incident windows.
+
+    `alerts` and `incidents` are frames with ``start`` and ``end`` columns.
+    """
+    fig = go.Figure()
+    if bands is not None and len(bands):
+        _add_band(fig, bands)
+    for column in frame.columns:
+        fig.add_trace(go.Scattergl(x=frame.index, y=frame[column], mode="lines",
+                                   name=short_name(column), line={"width": 1.2}))
+    if threshold is not None:
+        fig.add_hline(y=threshold, line={"dash": "dash", "color": "#d62728"},
+                      annotation_text=f"threshold {threshold:g}")
+    _add_windows(fig, incidents, INCIDENT_FILL, "incident")
+    _add_windows(fig, alerts, ALERT_FILL, "alert", strip=(0.9, 1.0))
+    fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
+                      yaxis_title=unit, legend={"orientation": "h", "y": -0.2},
+                      template="plotly_white")
+    return fig
+
+
+def short_name(column: str) -> str:
+    """A legend label: the label values that tell series apart, without the metric name."""
+    labels = parse_series(column)
+    labels.pop("__name__", None)
+    labels.pop("job", None)
+    return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or column
+
+
+def _add_band(fig: go.Figure, bands: pd.DataFrame) -> None:
+    fig.add_trace(go.Scatter(x=bands.index, y=bands["upper"], mode="lines", line={"width": 0},
+                             name="band", showlegend=False, hoverinfo="skip"))
+    fig.add_trace(go.Scatter(x=bands.index, y=bands["lower"], mode="lines", line={"width": 0},
+                             fill="tonexty", fillcolor=BAND_FILL, name="baseline band"))
+
+
+def _add_windows(fig: go.Figure, windows: pd.DataFrame | None, color: str, what: str,
+                 strip: tuple[float, float] = (0.0, 1.0)) -> None:
+    """Shade time windows; alerts sit in a strip on top so incidents stay visible below."""
+    if windows is None:
+        return
+    for row in windows.itertuples():
+        fig.add_vrect(x0=row.start, x1=row.end, y0=strip[0], y1=strip[1], fillcolor=color,
+                      line_width=0, layer="below", annotation_text=what,
+                      annotation_position="top left", annotation_font_size=10)
+
+
+def tradeoff_figure(candidates: pd.DataFrame, title: str) -> go.Figure:
+    """Pages per week against recall, one point per candidate, coloured by strategy."""
+    fig = go.Figure()
+    for strategy, rows in candidates.groupby("strategy", sort=True):
+        fig.add_trace(go.Scatter(
+            x=rows["pages_per_week"], y=rows["recall"], mode="markers", name=str(strategy),
+            text=rows["candidate"], hovertemplate="%{text}<br>%{x:.1f} pages/week, "
+            "recall %{y:.2f}<extra></extra>"))
+    fig.update_layout(title=title, height=380, xaxis_title="pages per week",
+                      yaxis_title="recall", template="plotly_white",
+                      margin={"l": 50, "r": 20, "t": 50, "b": 40})
+    return fig
+
+
+def html_page(title: str, parts: Sequence[go.Figure | str]) -> str:
+    """A self-contained page: plotly.js embedded once, figures and HTML fragments in order."""
+    body, first = [], True
+    for part in parts:
+        if isinstance(part, go.Figure):
+            body.append(pio.to_html(part, full_html=False, include_plotlyjs=first,
+                                    config={"displaylogo": False}))
+            first = False
+        else:
+            body.append(part)
+    if first:  # no figure: still embed the library so the page behaves the same
+        body.insert(0, pio.to_html(go.Figure(), full_html=False, include_plotlyjs=True))
+    return (f"<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style></head>"
+            f"<body><h1>{html.escape(title)}</h1>\n" + "\n".join(body) + "\n</body></html>\n")
+
+
+_CSS = ("body{font-family:system-ui,sans-serif;margin:24px;color:#222}"
+        "table{border-collapse:collapse;font-size:13px;margin:8px 0 24px}"
+        "th,td{border:1px solid #ddd;padding:3px 8px;text-align:right}"
+        "th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}"
+        "tr.recommended{background:#e8f5e9;font-weight:600}")
