@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_rules(commands)
+    _add_build_dashboards(commands)
     return parser
 
 
@@ -95,6 +96,39 @@ def _run_rules(args) -> int:
     for a in artifacts:
         print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
     print("promtool check rules and promtool test rules: passed")
+    return 0
+
+
+def _add_build_dashboards(commands) -> None:
+    p = commands.add_parser(
+        "build-dashboards",
+        help="write the IM Grafana dashboards as JSON",
+        description="Build the Grafana dashboards (overview, messaging, connections, queue, "
+        "API, Go runtime, baselines) from the catalog, the SLIs and the rule files, lint "
+        "them, and write deterministic JSON: a rerun is byte-identical.",
+    )
+    p.add_argument("--out", default="dashboards", help="output directory (default: %(default)s)")
+    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    p.add_argument("--rules", default="rules",
+                   help="rule files with tuned alert thresholds and baseline bands, if any "
+                   "(default: %(default)s)")
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit non-zero naming the files that are out of date")
+    p.set_defaults(run=_run_build_dashboards)
+
+
+def _run_build_dashboards(args) -> int:
+    from . import generate
+    from .catalog import load_catalog
+
+    artifacts = generate.dashboard_artifacts(args.out, load_catalog(args.catalog), args.rules)
+    if args.check:
+        generate.check(artifacts, "python -m imanalytics build-dashboards")
+        print(f"up to date: {len(artifacts)} dashboards in {args.out}")
+        return 0
+    changed = generate.write(artifacts)
+    for a in artifacts:
+        print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
     return 0
 
 

@@ -41,6 +41,25 @@ def recording_artifacts(out: str | Path, catalog: Catalog | None = None) -> list
     ]
 
 
+def dashboard_artifacts(out: str | Path, catalog: Catalog | None = None,
+                        rules_dir: str | Path | None = "rules") -> list[Artifact]:
+    """The Grafana dashboards as JSON files; a dashboard that fails lint raises instead.
+
+    `rules_dir` supplies the tuned alert thresholds and baseline bands when it has them.
+    """
+    import json
+
+    from .catalog import default_catalog
+    from .dashboards import build_dashboards, to_json
+    from .dashboards.lint import check
+
+    catalog = catalog or default_catalog()
+    texts = {name: to_json(board)
+             for name, board in build_dashboards(catalog, rules_dir).items()}
+    check({name: json.loads(text) for name, text in texts.items()}, catalog=catalog)
+    return [Artifact(Path(out) / name, text) for name, text in texts.items()]
+
+
 def write(artifacts: Sequence[Artifact]) -> list[Path]:
     """Write the artifacts atomically; return the paths whose content changed."""
     return [a.path for a in artifacts if write_text_atomic(a.path, a.text)]

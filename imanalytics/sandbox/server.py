@@ -52,6 +52,7 @@ class PrometheusSandbox:
         lookback_delta: str = "5m",
         workdir: str | Path | None = None,
         extra_args: Sequence[str] = (),
+        blocks: Sequence[str | Path] = (),
     ):
         self.series = list(series)
         self.rule_files = [Path(p).resolve() for p in rule_files]
@@ -59,6 +60,7 @@ class PrometheusSandbox:
         self.lookback_delta = lookback_delta
         self._parent = Path(workdir) if workdir else None
         self.extra_args = list(extra_args)  # more prometheus flags, e.g. --query.max-samples=100
+        self.blocks = [Path(b) for b in blocks]  # ready-made TSDB blocks, e.g. backfilled rules
         self.dir: Path | None = None
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
@@ -127,6 +129,13 @@ class PrometheusSandbox:
                           disable=not sys.stderr.isatty(), leave=False):
                 pass
         shutil.rmtree(staging)
+        self._copy_blocks()
+
+    def _copy_blocks(self) -> None:
+        for parent in self.blocks:
+            for block in sorted(parent.iterdir()):
+                if (block / "meta.json").exists():
+                    shutil.copytree(block, self.data_dir / block.name)
 
     def _launch(self) -> None:
         root = self._require_dir()

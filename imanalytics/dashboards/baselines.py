@@ -1,0 +1,33 @@
+"""IM baselines: every SLI with its baseline band and the threshold its alert uses.
+
+Bands appear once a rule file records ``<SLI record>:baseline_lower`` and ``:baseline_upper``;
+thresholds come from the tuned alert rules when they exist (see `thresholds`).
+"""
+
+from __future__ import annotations
+
+from grafanalib.core import Dashboard
+
+from ..catalog import LAYERS
+from ..slis import slis
+from .builders import dashboard
+from .catalog_panels import sli_timeseries, title_of
+from .layout import Section
+from .queries import Scope
+from .thresholds import RuleFiles
+
+
+def baselines(scope: Scope, rules: RuleFiles) -> Dashboard | None:
+    all_slis = slis(scope.catalog)
+    if not all_slis:
+        return None
+    sections = [
+        Section(title_of(layer), [sli_timeseries(scope, sli, rules, bands=True)
+                                     for sli in all_slis if sli.layer == layer])
+        for layer in LAYERS
+    ]
+    return dashboard(
+        "IM baselines",
+        "Each SLI against its expected band and the threshold its alert fires at: where the "
+        "SLI leaves the band before it crosses the line, the alert could fire earlier.",
+        sections, scope.catalog, tags=["baselines"])
