@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox(commands)
     _add_rules(commands)
     _add_build_dashboards(commands)
+    _add_inventory(commands)
     return parser
 
 
@@ -132,6 +133,23 @@ def _run_build_dashboards(args) -> int:
     return 0
 
 
+def _add_inventory(commands) -> None:
+    p = commands.add_parser(
+        "inventory",
+        help="which catalog metrics a Prometheus has, with series and label-value counts",
+        description="List the catalog's metrics on a Prometheus server under their (mapped) "
+        "names, with series counts and distinct values per label; flags high-cardinality "
+        "labels. Credentials: $IMANALYTICS_BEARER_TOKEN or user:password@ in the URL.",
+    )
+    p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
+    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    p.add_argument("--start", default="now-1h", help="look for series from (default: %(default)s)")
+    p.add_argument("--end", default="now", help="look for series until (default: %(default)s)")
+    p.add_argument("--max-label-values", type=_positive, default=100,
+                   help="flag labels with more values than this (default: %(default)s)")
+    p.set_defaults(run=_run_inventory)
+
+
 def _workload_args(p: argparse.ArgumentParser, instances: int, days: int) -> None:
     p.add_argument("--instances", type=_positive, default=instances,
                    help="IM server instances (default: %(default)s)")
@@ -153,6 +171,23 @@ def _run_sandbox(args) -> int:
 
     serve_sandbox(instances=args.instances, days=args.days, seed=args.seed,
                   incidents=args.incidents)
+    return 0
+
+
+def _run_inventory(args) -> int:
+    import os
+
+    from .catalog import load_catalog
+    from .inventory import inventory
+    from .source import PromSource
+
+    url = args.url or os.environ.get("PROMETHEUS_URL")
+    if not url:
+        raise ImanalyticsError("no Prometheus URL: pass --url or set PROMETHEUS_URL")
+    with PromSource(url) as source:
+        found = inventory(source, load_catalog(args.catalog), start=args.start, end=args.end,
+                          max_label_values=args.max_label_values)
+    print(found)
     return 0
 
 

@@ -10,6 +10,8 @@ Long: columns ``timestamp, value`` plus one categorical column per label.
 
 from __future__ import annotations
 
+import io
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.csv as pacsv
 
 from .samples import NAME, format_series
 
@@ -85,10 +88,36 @@ def to_long(frame: pd.DataFrame) -> pd.DataFrame:
     return long
 
 
-# Prometheus API JSON -> numpy. Each series' ``[[t, "v"], ...]`` list is transposed once and
-# each column converted in one vectorised call, so no Python object is made per sample. Arrow
-# parses the value strings (correctly rounded, NaN/+Inf/-Inf included) about 5x faster than
-# numpy's str -> float cast.
+# Prometheus API JSON -> numpy.
+#
+# A matrix reply is almost all sample lists, ``"values":[[1700000000,"0.5"],...]``. Parsing
+# them with `json.loads` makes three Python objects per sample, so `parse_reply` cuts them out
+# of the raw bytes and reads them all at once with Arrow's CSV reader (exact, NaN/+Inf/-Inf
+# included); only the small rest (status, label sets, warnings) goes through `json.loads`.
+# The cut is safe because ``"values":[[`` can only be a key: inside a JSON string every
+# quote is escaped, and a sample list holds numbers and numeric strings, so its end is the
+# first ``]]``. Anything unexpected (other spacing, a count mismatch, a value Arrow refuses)
+# falls back to plain `json.loads` and a per-series conversion.
+
+_VALUES = b'"values":[['
+_CUT = b'"values":0'
+_CSV_READ = pacsv.ReadOptions(column_names=["t", "v"])
+_CSV_CONVERT = pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()},
+                                    null_values=[], strings_can_be_null=False,
+                                    quoted_strings_can_be_null=False)
+
+
+def parse_reply(body: bytes):
+    """A Prometheus API reply; each matrix item gets int64 ms ``t`` and float64 ``v`` arrays
+    in place of its ``values`` list."""
+    skeleton, lists = _cut_sample_lists(body)
+    if lists:
+        try:
+            return _fill_samples(json.loads(skeleton), lists)
+        except (ValueError, KeyError, TypeError, pa.ArrowException):
+            pass
+    return _fill_samples(json.loads(body), [])
+
 
 def sample_arrays(values: list) -> tuple[np.ndarray, np.ndarray]:
     """Prometheus ``[[t, "v"], ...]`` pairs as int64 epoch milliseconds and float64 values."""
@@ -98,6 +127,50 @@ def sample_arrays(values: list) -> tuple[np.ndarray, np.ndarray]:
     t = np.rint(np.fromiter(ts, np.float64, len(ts)) * 1000.0).astype(np.int64)
     v = pa.array(vs, type=pa.string()).cast(pa.float64()).to_numpy().copy()
     return t, v
+
+
+def _cut_sample_lists(body: bytes) -> tuple[bytes, list[bytes]]:
+    """`body` with every ``"values":[[...]]`` replaced by ``"values":0``, and the cut lists."""
+    pieces, lists, pos = [], [], 0
+    while (found := body.find(_VALUES, pos)) >= 0:
+        first = found + len(_VALUES) - 1
+        last = body.find(b"]]", first)
+        if last < 0:
+            break
+        pieces += [body[pos:found], _CUT]
+        lists.append(body[first:last + 1])
+        pos = last + 2
+    pieces.append(body[pos:])
+    return b"".join(pieces), lists
+
+
+def _fill_samples(reply, lists: list[bytes]):
+    data = reply.get("data") if isinstance(reply, dict) else None
+    items = data["result"] if isinstance(data, dict) and data.get("resultType") == "matrix" else []
+    cut = [item for item in items if item.get("values") == 0]
+    if len(cut) != len(lists):
+        raise ValueError("sample lists do not match the matrix items")
+    if lists:
+        t, v = _read_sample_lists(lists)
+        ends = np.cumsum([chunk.count(b"],[") + 1 for chunk in lists])
+        if ends[-1] != len(t):
+            raise ValueError("sample count mismatch")
+        for item, a, b in zip(cut, np.r_[0, ends[:-1]], ends, strict=True):
+            item["t"], item["v"] = t[a:b], v[a:b]
+            del item["values"]
+    for item in items:
+        if "values" in item:
+            item["t"], item["v"] = sample_arrays(item.pop("values"))
+    return reply
+
+
+def _read_sample_lists(lists: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
+    text = b"\n".join(lists).replace(b"],[", b"\n").translate(None, b'[]"')
+    table = pacsv.read_csv(io.BytesIO(text), read_options=_CSV_READ,
+                           convert_options=_CSV_CONVERT)
+    t = np.rint(table.column("t").to_numpy() * 1000.0).astype(np.int64)
+    v = table.column("v").to_numpy()
+    return t, v if v.flags.writeable else v.copy()
 
 
 @dataclass(frozen=True)
@@ -142,17 +215,19 @@ class Grid:
 
 def grid_block(result: list[dict], start_ms: int, step_ms: int,
                n_points: int) -> tuple[list[dict[str, str]], np.ndarray]:
-    """A ``query_range`` matrix result on its grid: label sets and a (points x series) matrix.
+    """A `parse_reply` matrix result on its grid: label sets and a (points x series) matrix.
 
     Points the server did not return are NaN. Raises ValueError on a timestamp off the grid.
     """
     block = np.full((n_points, len(result)), np.nan, order="F")
-    labelsets = []
-    for j, item in enumerate(result):
-        t, v = sample_arrays(item["values"])
-        rows, off = np.divmod(t - start_ms, step_ms)
-        if off.any() or (len(rows) and (rows[0] < 0 or rows[-1] >= n_points)):
-            raise ValueError(f"{format_series(item['metric'])}: timestamps off the step grid")
-        block[rows, j] = v
-        labelsets.append(item["metric"])
+    labelsets = [item["metric"] for item in result]
+    if not result:
+        return labelsets, block
+    # One vectorised placement for the whole reply rather than one per series.
+    t = np.concatenate([item["t"] for item in result])
+    rows, off = np.divmod(t - start_ms, step_ms)
+    if len(t) and (off.any() or rows.min() < 0 or rows.max() >= n_points):
+        raise ValueError("timestamps off the step grid")
+    cols = np.repeat(np.arange(len(result)), [len(item["t"]) for item in result])
+    block[rows, cols] = np.concatenate([item["v"] for item in result])
     return labelsets, block

@@ -1,0 +1,179 @@
+"""Speed and peak memory of a range pull: PromSource vs prometheus-api-client vs the floor.
+
+Pulls 100 series x 11,000 points (1.1 M samples) at a 15 s step from a sandbox Prometheus:
+
+- ``api-client``: ``MetricRangeDataFrame(prom.custom_query_range(...))``, one request;
+- ``api-client-raw``: the same with ``Accept-Encoding: identity``, as PromSource asks on
+  loopback (Prometheus spends seconds gzipping 30 MB): the comparison without that edge;
+- ``PromSource``: ``PromSource(url).range(...)`` into a wide frame;
+- ``floor``: PromSource's exact HTTP requests (same chunks, same thread pool, same headers)
+  and a plain ``json.loads`` of every reply (with the GC paused, its fastest form), and no
+  arrays or frame built. PromSource itself never parses the sample lists as JSON objects
+  (see `frames.parse_reply`), which is how it can come in under this floor.
+
+Each measurement runs in a fresh subprocess and reads ``ru_maxrss``: tracemalloc sees only
+allocations made through Python's allocator and misses what C code (JSON parsers, numpy,
+Arrow, the socket buffers) takes from malloc directly, while the resident-set peak counts
+everything the process really needed. The import baseline is read before the pull, so the
+table shows both the process peak and the pull's increment over the baseline. Sides run
+interleaved, several repetitions each; the table shows medians.
+
+Run: ``.venv/bin/python bench/bench_pull.py [--reps 5]``. Not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SERIES = 100
+POINTS = 11_000
+STEP_S = 15
+START_S = 1_700_000_000
+END_S = START_S + (POINTS - 1) * STEP_S
+EXPR = "bench_metric"
+SIDES = ("api-client", "api-client-raw", "PromSource", "floor")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--url", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.side:
+        print(json.dumps(measure(args.side, args.url)))
+        return
+    run_all(args.reps)
+
+
+def run_all(reps: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from imanalytics.sandbox import PrometheusSandbox
+
+    print(f"backfilling {SERIES} series x {POINTS:,} points ...", file=sys.stderr)
+    with PrometheusSandbox(workload()) as prom:
+        run_side("PromSource", prom.url)  # warm the server's page cache and block index
+        results: dict[str, list[dict]] = {side: [] for side in SIDES}
+        for rep in range(reps):
+            # Rotate the order: a side run right after the api-client meets a server still
+            # busy collecting the garbage of its big gzip reply.
+            for side in SIDES[rep % len(SIDES):] + SIDES[:rep % len(SIDES)]:
+                results[side].append(run_side(side, prom.url))
+            print(f"repetition {rep + 1}/{reps} done", file=sys.stderr)
+    print_table(results, reps)
+
+
+def workload():
+    from imanalytics.samples import Series
+
+    rng = np.random.default_rng(7)
+    t = (START_S + STEP_S * np.arange(POINTS, dtype=np.int64)) * 1000
+    out = []
+    for i in range(SERIES):
+        # Half counters (integers), half gauges at full float64 precision (the slow case).
+        if i % 2:
+            v = np.cumsum(rng.integers(0, 50, POINTS)).astype(np.float64)
+        else:
+            v = rng.gamma(2.0, 150.0, POINTS)
+        labels = {"__name__": EXPR, "instance": f"im-{i // 10}", "shard": str(i % 10)}
+        out.append(Series(labels, t, v))
+    return out
+
+
+def run_side(side: str, url: str) -> dict:
+    done = subprocess.run([sys.executable, __file__, "--side", side, "--url", url],
+                          capture_output=True, text=True, check=True)
+    return json.loads(done.stdout)
+
+
+def measure(side: str, url: str) -> dict:
+    """Import everything, note the RSS peak, pull once, note the time and the new peak."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    pull = {"api-client": pull_api_client, "api-client-raw": pull_api_client_raw,
+            "PromSource": pull_source, "floor": pull_floor}[side]
+    run = pull(url)
+    before = peak_mb()
+    began = time.perf_counter()
+    size = run()
+    seconds = time.perf_counter() - began
+    return {"seconds": seconds, "peak_mb": peak_mb(), "baseline_mb": before, "size": size}
+
+
+def pull_api_client_raw(url: str):
+    return pull_api_client(url, headers={"Accept-Encoding": "identity"})
+
+
+def pull_api_client(url: str, headers: dict | None = None):
+    from datetime import UTC, datetime
+
+    from prometheus_api_client import MetricRangeDataFrame, PrometheusConnect
+
+    prom = PrometheusConnect(url=url, disable_ssl=True, headers=headers)
+    start, end = (datetime.fromtimestamp(s, UTC) for s in (START_S, END_S))
+
+    def run():
+        frame = MetricRangeDataFrame(prom.custom_query_range(EXPR, start, end, f"{STEP_S}s"))
+        return len(frame)
+    return run
+
+
+def pull_source(url: str):
+    from imanalytics.source import PromSource
+
+    source = PromSource(url, progress=False)
+
+    def run():
+        frame = source.range(EXPR, START_S, END_S, f"{STEP_S}s")
+        return int(frame.notna().to_numpy().sum())
+    return run
+
+
+def pull_floor(url: str):
+    import imanalytics.source as src
+
+    # Same requests, same pool, a full json.loads of every reply; no arrays, no frame.
+    src.parse_reply = json.loads
+    src.grid_block = lambda result, start, step, n: ([], None)
+    src._assemble = lambda grid, chunks, blocks: None
+    source = src.PromSource(url, progress=False)
+
+    def run():
+        source.range(EXPR, START_S, END_S, f"{STEP_S}s")
+        return 0
+    return run
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def print_table(results: dict[str, list[dict]], reps: int) -> None:
+    med = {side: {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_mb",
+                                                                       "baseline_mb")}
+           for side, runs in results.items()}
+    for m in med.values():
+        m["pull_mb"] = m["peak_mb"] - m["baseline_mb"]
+    print(f"\n{SERIES} series x {POINTS:,} points = {SERIES * POINTS:,} samples; "
+          f"medians of {reps} runs, one fresh process per run\n")
+    print(f"{'side':<15}{'seconds':>8}{'peak MB':>9}{'pull MB':>9}{'faster':>8}"
+          f"{'peak smaller':>14}{'pull smaller':>14}{'vs floor':>10}")
+    base, floor = med["api-client"], med["floor"]
+    for side in SIDES:
+        m = med[side]
+        print(f"{side:<15}{m['seconds']:>8.3f}{m['peak_mb']:>9.0f}{m['pull_mb']:>9.0f}"
+              f"{base['seconds'] / m['seconds']:>7.1f}x{base['peak_mb'] / m['peak_mb']:>13.1f}x"
+              f"{base['pull_mb'] / m['pull_mb']:>13.1f}x{m['seconds'] / floor['seconds']:>9.2f}x")
+    print("\nfaster / smaller: relative to api-client; peak = process peak RSS; pull = peak RSS "
+          "minus the RSS after imports")
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,741 @@
+"""Pulls from Prometheus into pandas: range, raw and instant queries, chunked, retried, cached.
+
+`PromSource` uses `prometheus_api_client.PrometheusConnect` as its transport (session, auth,
+headers, TLS) and parses the API's JSON itself, straight into numpy, which is several times
+faster and lighter than the client's DataFrame helpers.
+
+Times accept `datetime`, `pd.Timestamp`, ISO strings, epoch seconds and ``"now-7d"``-style
+relative forms; naive datetimes are UTC. Steps and windows are Prometheus durations
+(``"15s"``, ``"1h30m"``) or timedeltas. See `imanalytics.timeparse`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import email.utils
+import gc
+import ipaddress
+import json
+import logging
+import os
+import random
+import re
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from pathlib import Path
+from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+
+import numpy as np
+import pandas as pd
+import requests
+from prometheus_api_client import PrometheusConnect
+from requests.adapters import HTTPAdapter
+from tqdm import tqdm
+
+from .cache import CacheMiss, RangeCache, combine
+from .errors import ImanalyticsError
+from .frames import Grid, grid_block, parse_reply, time_index, to_long, wide_frame
+from .samples import Series, format_series
+from .timeparse import duration_ms, format_seconds, is_relative, now_ms, to_millis
+
+log = logging.getLogger(__name__)
+
+URL_ENV = "PROMETHEUS_URL"
+TOKEN_ENV = "IMANALYTICS_BEARER_TOKEN"
+TOKEN_FILE_ENV = "IMANALYTICS_BEARER_TOKEN_FILE"
+# Prometheus refuses a query_range whose (end - start) / step exceeds 11,000.
+MAX_POINTS = 11_000
+MAX_BACKOFF_S = 30.0
+MAX_RETRY_AFTER_S = 300.0
+# Prometheus error types the query itself caused: asking again gives the same answer.
+_FINAL_ERRORS = {"bad_data", "execution", "timeout", "canceled", "not_found", "not_acceptable"}
+_LONG_URL = 4000
+
+
+class SourceError(ImanalyticsError):
+    """A pull failed; the message names the server or expression at fault."""
+
+
+class QueryError(SourceError):
+    """Prometheus refused or failed an expression (bad PromQL, timeout, too many samples)."""
+
+    def __init__(self, expr: str, error_type: str, error: str):
+        self.expr, self.error_type, self.error = expr, error_type, error
+        super().__init__(f"Prometheus could not evaluate {_short(expr)}: {error_type}: {error}")
+
+
+class ServerUnreachable(SourceError):
+    """The server did not answer (connection, TLS or repeated 5xx/429) after all attempts."""
+
+
+class AccessDenied(SourceError):
+    """The server refused the credentials (HTTP 401 or 403)."""
+
+
+class TooManySeries(SourceError):
+    """An expression returns more series than ``max_series`` allows."""
+
+
+class PrometheusWarning(UserWarning):
+    """A warning Prometheus attached to an otherwise successful answer."""
+
+
+class PromSource:
+    """A Prometheus server to pull from.
+
+    Parameters
+    ----------
+    url: base URL (``http://host:9090``, may include a path prefix); default: ``$PROMETHEUS_URL``.
+        ``user:password@`` in the URL is moved to basic auth and never shown.
+    headers: extra HTTP headers (e.g. ``X-Scope-OrgID``); values are treated as secrets.
+    basic_auth: ``(user, password)``.
+    bearer_token, bearer_token_file: sent as ``Authorization: Bearer``; default from
+        ``$IMANALYTICS_BEARER_TOKEN`` or the file named by ``$IMANALYTICS_BEARER_TOKEN_FILE``
+        when no other credentials are given. The file is read once, here.
+    ca_bundle: PEM file of CAs to trust; client_cert: PEM path or ``(cert, key)`` paths.
+    verify: TLS certificate verification (on by default).
+    timeout: HTTP timeout per request in seconds; query_timeout: Prometheus' own evaluation
+        timeout (``"30s"``), sent with every query.
+    retries, backoff: extra attempts on connection errors, 5xx and 429, waiting
+        ``backoff * 2**n`` seconds (or the server's ``Retry-After``).
+    max_workers: concurrent requests for chunked pulls.
+    max_series: refuse expressions returning more series than this (`TooManySeries`).
+    max_points: points per series per range request (Prometheus allows 11,000 at most).
+    max_samples: samples per request (range: points x expected series; raw: stored samples),
+        which bounds the memory of a reply in flight.
+    cache: a directory (or `RangeCache`) caching `range` pulls; offline: serve only from it.
+    progress: None shows a bar on multi-chunk pulls when stderr is a terminal; True always;
+        False never.
+    compress: ask for gzip replies. Default: yes, except on loopback, where compressing
+        costs the server more time than the transfer it saves.
+    version: the server's Prometheus version, when ``/api/v1/status/buildinfo`` does not give
+        it (e.g. a proxy or a compatible store). Decides raw-pull window edges.
+    """
+
+    def __init__(self, url: str | None = None, *, headers: dict[str, str] | None = None,
+                 basic_auth: tuple[str, str] | None = None, bearer_token: str | None = None,
+                 bearer_token_file: str | os.PathLike | None = None,
+                 ca_bundle: str | os.PathLike | None = None,
+                 client_cert: str | os.PathLike | tuple[str, str] | None = None,
+                 verify: bool = True, timeout: float = 60.0,
+                 query_timeout: str | pd.Timedelta | None = None, retries: int = 3,
+                 backoff: float = 0.5, max_workers: int = 4, max_series: int | None = 10_000,
+                 max_points: int = MAX_POINTS, max_samples: int = 25_000,
+                 cache: str | os.PathLike | RangeCache | None = None, offline: bool = False,
+                 progress: bool | None = None, compress: bool | None = None,
+                 version: str | None = None):
+        self.url, url_auth = _split_credentials(url or os.environ.get(URL_ENV) or "")
+        basic_auth = basic_auth or url_auth
+        token = _bearer_token(bearer_token, bearer_token_file, basic_auth, headers)
+        self._secrets = _secret_values(headers or {}, basic_auth, token)
+        gzip = not _is_loopback(self.url) if compress is None else compress
+        self._headers = _request_headers(headers or {}, token, gzip)
+        self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        self.query_timeout = None if query_timeout is None else duration_ms(query_timeout)
+        if self.query_timeout is not None and self.query_timeout <= 0:
+            raise SourceError(f"query_timeout must be positive (got {query_timeout!r})")
+        self.max_workers, self.max_series = max(1, max_workers), max_series
+        self.max_points = min(max(1, max_points), MAX_POINTS)
+        self.max_samples = max(1, max_samples)
+        self.cache = RangeCache(cache) if isinstance(cache, str | os.PathLike) else cache
+        self.offline, self.progress = offline, progress
+        if offline and self.cache is None:
+            raise SourceError("offline=True needs a cache (PromSource(..., cache=DIR))")
+        self._shown = {"basic_auth": basic_auth is not None, "bearer_token": bool(token),
+                       "headers": sorted(headers or {})}
+        self._client = _connect(self.url, self._headers, basic_auth, verify, ca_bundle,
+                                client_cert, timeout, self.max_workers)
+        self._version = version
+        self._version_lock = threading.Lock()
+
+    # -- public API ---------------------------------------------------------------------
+
+    @property
+    def session(self) -> requests.Session:
+        """The transport's `requests` session (add hooks or proxies here)."""
+        return self._client._session
+
+    @property
+    def client(self) -> PrometheusConnect:
+        return self._client
+
+    @property
+    def version(self) -> str:
+        """The server's version from ``/api/v1/status/buildinfo`` (asked once)."""
+        with self._version_lock:
+            if self._version is None:
+                self._version = str(self._api("/api/v1/status/buildinfo", {})["version"])
+        return self._version
+
+    def range(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
+        """`expr` evaluated on the grid ``start, start + step, ... <= end`` as a wide frame.
+
+        One float64 column per series (named by its label set, see `frames.labels_of`), a
+        UTC index named ``timestamp``; NaN where a series has no value. Times may be naive
+        datetimes (taken as UTC), aware ones, ISO strings, epoch seconds or ``"now-7d"``;
+        relative starts are floored to a multiple of the step so repeated pulls share a grid
+        (and the cache). Long ranges are split on the grid into concurrent requests.
+        """
+        grid = self._grid(start, end, step)
+        if self.cache is None:
+            return self._pull_range(expr, grid)
+        return self._cached_range(expr, grid)
+
+    def range_long(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
+        """`range` in long form: ``timestamp, value`` plus one categorical column per label."""
+        return to_long(self.range(expr, start, end, step))
+
+    def raw(self, selector: str, start, end="now") -> list[Series]:
+        """Every stored sample of `selector` with ``start <= t <= end``, at native timestamps.
+
+        `selector` is a vector selector (``name{label="v"}``). Pulled as range-vector
+        instant queries in chunks of at most ``max_samples`` samples; chunk edges follow the
+        server's window semantics (2.x closed, 3.x left-open), so none is lost or repeated.
+        """
+        now = now_ms()
+        first, last = to_millis(start, now), to_millis(end, now)
+        if last <= first:
+            raise SourceError(f"raw pull of {_short(selector)}: end must be after start")
+        series, samples = self._raw_size(selector, first, last)
+        self._check_series(selector, series)
+        spans = _raw_spans(first, last, samples, self.max_samples)
+        parts = self._map(lambda span: self._raw_chunk(selector, span), spans, selector)
+        return _merge_raw(parts, selector)
+
+    def instant(self, expr: str, at="now") -> pd.DataFrame:
+        """`expr` at one instant as a one-row wide frame (a scalar is the column ``{}``)."""
+        t = to_millis(at)
+        data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(t)), expr)
+        kind, result = data["resultType"], data["result"]
+        if kind == "vector":
+            _refuse_histograms(result, expr)
+            labelsets = [item["metric"] for item in result]
+            values = [float(item["value"][1]) for item in result]
+        elif kind == "scalar":
+            labelsets, values = [{}], [float(result[1])]
+        else:
+            raise QueryError(expr, "result", f"a {kind} is not a series value "
+                             "(use raw() for range vectors)")
+        return wide_frame(np.array([t]), labelsets, np.array([values]))
+
+    def series(self, match: str | Sequence[str], start="now-1h", end="now") -> pd.DataFrame:
+        """Label sets of the series matching `match` in the range, one row each (as `labels_of`)."""
+        matches = [match] if isinstance(match, str) else list(match)
+        now = now_ms()
+        params = {"match[]": matches, "start": format_seconds(to_millis(start, now)),
+                  "end": format_seconds(to_millis(end, now))}
+        found = self._api("/api/v1/series", params, " or ".join(matches))
+        rows = sorted(found, key=format_series)
+        return pd.DataFrame(rows, index=pd.Index([format_series(r) for r in rows], dtype=object))
+
+    def label_values(self, label: str, match: str | Sequence[str] | None = None,
+                     start=None, end=None) -> list[str]:
+        """Values `label` takes (optionally among series matching `match`, within a range)."""
+        return sorted(self._api(f"/api/v1/label/{label}/values",
+                                self._meta_params(match, start, end), label))
+
+    def label_names(self, match: str | Sequence[str] | None = None, start=None,
+                    end=None) -> list[str]:
+        return sorted(self._api("/api/v1/labels", self._meta_params(match, start, end)))
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> PromSource:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        parts = [repr(self.url)]
+        if self._shown["basic_auth"]:
+            parts.append("basic_auth=***")
+        if self._shown["bearer_token"]:
+            parts.append("bearer_token=***")
+        if self._shown["headers"]:
+            parts.append("headers={" + ", ".join(f"{k!r}: ***" for k in self._shown["headers"])
+                         + "}")
+        if self.cache is not None:
+            parts.append(f"cache={self.cache!r}")
+        if self.offline:
+            parts.append("offline=True")
+        return f"PromSource({', '.join(parts)})"
+
+    # -- range pulls --------------------------------------------------------------------
+
+    def _grid(self, start, end, step) -> Grid:
+        now = now_ms()
+        step_ms = duration_ms(step)
+        if step_ms <= 0:
+            raise SourceError(f"step must be positive (got {step!r})")
+        first, last = to_millis(start, now), to_millis(end, now)
+        if is_relative(start):
+            first -= first % step_ms
+        if last < first:
+            raise SourceError(f"the range ends before it starts ({start!r} to {end!r})")
+        return Grid.spanning(first, last, step_ms)
+
+    def _pull_range(self, expr: str, grid: Grid) -> pd.DataFrame:
+        expected = self._expected_series(expr, grid)
+        per_chunk = max(1, min(self.max_points, self.max_samples // max(expected, 1)))
+        chunks = grid.split(per_chunk)
+        seen: set[str] = set()
+
+        def check(block: tuple[list[dict], np.ndarray]) -> None:
+            seen.update(format_series(labels) for labels in block[0])
+            self._check_series(expr, len(seen))
+
+        blocks = self._map(lambda g: self._range_chunk(expr, g), chunks, expr, check)
+        return _assemble(grid, chunks, blocks)
+
+    def _range_chunk(self, expr: str, grid: Grid) -> tuple[list[dict], np.ndarray]:
+        params = self._query_params(expr, start=format_seconds(grid.start),
+                                    end=format_seconds(grid.end), step=format_seconds(grid.step))
+        data = self._api("/api/v1/query_range", params, expr)
+        _refuse_histograms(data["result"], expr)
+        try:
+            return grid_block(data["result"], grid.start, grid.step, grid.n)
+        except ValueError as exc:
+            raise QueryError(expr, "result", str(exc)) from None
+
+    def _expected_series(self, expr: str, grid: Grid) -> int:
+        """Series `expr` returns at the grid's ends: cheap, and refuses huge pulls early."""
+        if self.max_series is None and grid.n <= self.max_points:
+            return 1
+        ends = [grid.start] if grid.n == 1 else [grid.start, grid.end]
+        # The newlines keep a trailing PromQL comment from swallowing the closing brackets.
+        count = f"count((\n{expr}\n))"
+        try:
+            found = self._map(lambda t: self._count(count, t, expr), ends, None)
+        except QueryError:
+            return 1  # not an instant vector (e.g. a scalar): the pull itself will tell
+        expected = max(found)
+        self._check_series(expr, expected)
+        return expected
+
+    def _count(self, expr: str, t: int, blame: str) -> int:
+        """The value of a one-number `expr` at `t` (0 when empty); errors name `blame`."""
+        data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(t)), blame)
+        return int(float(data["result"][0]["value"][1])) if data["result"] else 0
+
+    def _check_series(self, expr: str, count: int) -> None:
+        if self.max_series is not None and count > self.max_series:
+            raise TooManySeries(
+                f"{_short(expr)} returns {count} series, more than max_series="
+                f"{self.max_series}: narrow it with label matchers or aggregate it "
+                f"(sum by (...)), or raise the limit with PromSource(..., max_series={count})"
+            )
+
+    def _cached_range(self, expr: str, grid: Grid) -> pd.DataFrame:
+        entry = self.cache.entry(self.url, expr, grid.step, grid.phase)
+        gaps = entry.missing(grid)
+        if gaps and self.offline:
+            raise CacheMiss(_miss_message(expr, gaps, self.cache))
+        fresh = [self._pull_range(expr, gap) for gap in gaps]
+        settled = now_ms() - self.cache.settle_ms
+        for gap, frame in zip(gaps, fresh, strict=True):
+            entry.store(frame, gap, settled)
+        return _on_grid(combine([entry.read(grid), *fresh]), grid)
+
+    # -- raw pulls ----------------------------------------------------------------------
+
+    def _raw_size(self, selector: str, first: int, last: int) -> tuple[int, int]:
+        """Series and samples in the range, counted server-side without shipping samples."""
+        window = self._window(first, last)
+        exprs = [f"count(count_over_time({selector}[{window}ms]))",
+                 f"sum(count_over_time({selector}[{window}ms]))"]
+        series, samples = self._map(lambda e: self._count(e, last, selector), exprs, None)
+        return series, samples
+
+    def _raw_chunk(self, selector: str, span: tuple[int, int]) -> list[Series]:
+        first, last = span
+        expr = f"{selector}[{self._window(first, last)}ms]"
+        data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(last)),
+                         selector)
+        if data["resultType"] != "matrix":
+            raise QueryError(selector, "result", "raw() needs a vector selector like "
+                             "name{label=\"value\"}")
+        _refuse_histograms(data["result"], selector)
+        return [Series(item["metric"], item["t"], item["v"]) for item in data["result"]]
+
+    def _window(self, first: int, last: int) -> int:
+        """Range-selector length (ms) that selects exactly ``first <= t <= last`` at ``last``."""
+        return last - first + 1 if self._left_open() else last - first
+
+    def _left_open(self) -> bool:
+        match = re.match(r"v?(\d+)\.", self.version)
+        if not match:
+            raise SourceError(f"cannot read the Prometheus version {self.version!r} of "
+                              f"{self.url}; pass PromSource(..., version='2.53.0') or '3.0.0'")
+        return int(match.group(1)) >= 3
+
+    # -- HTTP ---------------------------------------------------------------------------
+
+    def _query_params(self, expr: str, **params) -> dict:
+        params["query"] = expr
+        if self.query_timeout is not None:
+            params["timeout"] = format_seconds(self.query_timeout)
+        return params
+
+    def _meta_params(self, match, start, end) -> dict:
+        now = now_ms()
+        params: dict = {}
+        if match is not None:
+            params["match[]"] = [match] if isinstance(match, str) else list(match)
+        if start is not None:
+            params["start"] = format_seconds(to_millis(start, now))
+        if end is not None:
+            params["end"] = format_seconds(to_millis(end, now))
+        return params
+
+    def _api(self, path: str, params: dict, expr: str | None = None):
+        """GET (POST when long) an API path; its ``data``, or the error it stands for."""
+        reply = self._send(path, params)
+        body = self._decode(reply, path, expr)
+        for text in body.get("warnings") or ():
+            warnings.warn(self._scrub(f"Prometheus warning for {_short(expr or path)}: {text}"),
+                          PrometheusWarning, stacklevel=4)
+        for text in body.get("infos") or ():
+            log.info("Prometheus note for %s: %s", _short(expr or path), text)
+        return body.get("data")
+
+    def _send(self, path: str, params: dict) -> requests.Response:
+        failure = ""
+        attempts = self.retries + 1
+        for attempt in range(1, attempts + 1):
+            delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
+            try:
+                reply = self._http(path, params)
+            except requests.exceptions.SSLError as exc:
+                raise ServerUnreachable(self._scrub(
+                    f"TLS with Prometheus at {self.url} failed: {_reason(exc)} (trust its CA "
+                    "with ca_bundle=..., or verify=False)")) from None
+            except (requests.ConnectionError, requests.Timeout) as exc:
+                failure = _reason(exc)
+            else:
+                if not _retryable(reply):
+                    return reply
+                failure = f"HTTP {reply.status_code} {reply.reason}"
+                delay = _retry_after(reply, delay)
+            if attempt < attempts:
+                log.info("Prometheus at %s: %s; retry %d/%d in %.1fs", self.url,
+                         self._scrub(failure), attempt, self.retries, delay)
+                time.sleep(delay * (0.8 + 0.4 * random.random()) if delay else 0)
+        raise ServerUnreachable(self._scrub(
+            f"Prometheus at {self.url} failed after {attempts} attempt"
+            f"{'s' if attempts > 1 else ''}: {failure}"))
+
+    def _http(self, path: str, params: dict) -> requests.Response:
+        session = self._client._session
+        url = f"{self.url}{path}"
+        long = len(urlencode(params, doseq=True)) > _LONG_URL
+        log.debug("%s %s %s", "POST" if long else "GET", path, _describe(params))
+        return session.request(
+            "POST" if long else "GET", url, params=None if long else params,
+            data=params if long else None, headers=self._client.headers,
+            auth=self._client.auth, verify=session.verify, cert=session.cert,
+            timeout=self.timeout,
+        )
+
+    def _decode(self, reply: requests.Response, path: str, expr: str | None) -> dict:
+        if reply.status_code in (401, 403):
+            raise AccessDenied(f"Prometheus at {self.url} refused the request (HTTP "
+                               f"{reply.status_code} {reply.reason}): check the credentials")
+        try:
+            with _gc_paused():
+                body = parse_reply(reply.content)
+        except ValueError:
+            body = None
+        if not isinstance(body, dict) or "status" not in body:
+            snippet = reply.text[:80].strip().replace("\n", " ")
+            raise SourceError(self._scrub(
+                f"{self.url}{path} did not answer like the Prometheus API (HTTP "
+                f"{reply.status_code}): {snippet!r}"))
+        if body["status"] != "success":
+            raise QueryError(expr or path, body.get("errorType", "error"),
+                             self._scrub(str(body.get("error", ""))))
+        return body
+
+    def _scrub(self, text: str) -> str:
+        for secret in self._secrets:
+            text = text.replace(secret, "***")
+        return text
+
+    # -- concurrency --------------------------------------------------------------------
+
+    def _map(self, fn: Callable, items: list, desc: str | None,
+             check: Callable | None = None) -> list:
+        """``[fn(x) for x in items]`` on the thread pool, in order; `check` sees each result."""
+        if len(items) == 1:
+            result = fn(items[0])
+            if check:
+                check(result)
+            return [result]
+        results: list = [None] * len(items)
+        bar = self._bar(len(items), desc)
+        with ThreadPoolExecutor(min(self.max_workers, len(items))) as pool:
+            futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            try:
+                for future in as_completed(futures):
+                    results[futures[future]] = future.result()
+                    if check:
+                        check(results[futures[future]])
+                    bar.update()
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+            finally:
+                bar.close()
+        return results
+
+    def _bar(self, total: int, desc: str | None) -> tqdm:
+        # Automatic bars wait half a second, so quick pulls stay quiet.
+        show = self.progress if self.progress is not None else sys.stderr.isatty()
+        return tqdm(total=total, desc=_short(desc or "", 40), unit="chunk", leave=False,
+                    file=sys.stderr, disable=not (show and desc),
+                    delay=0 if self.progress else 0.5)
+
+
+# -- construction helpers ---------------------------------------------------------------
+
+def _split_credentials(url: str) -> tuple[str, tuple[str, str] | None]:
+    """The URL without ``user:password@`` (and trailing slash), and those credentials."""
+    if not url:
+        raise SourceError(f"no Prometheus URL: pass one or set ${URL_ENV}")
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SourceError(f"not a Prometheus URL: {_redact(url)!r} (expected http(s)://host:port)")
+    auth = None
+    if parts.username is not None:
+        auth = (unquote(parts.username), unquote(parts.password or ""))
+    host = parts.hostname if ":" not in parts.hostname else f"[{parts.hostname}]"
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", "")), auth
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def _bearer_token(token, token_file, basic_auth, headers) -> str | None:
+    if token and basic_auth:
+        raise SourceError("give basic_auth or a bearer token, not both")
+    if token_file:
+        return _read_token(token_file)
+    if token:
+        return token
+    if basic_auth or any(k.lower() == "authorization" for k in headers or {}):
+        return None
+    if os.environ.get(TOKEN_ENV):
+        return os.environ[TOKEN_ENV].strip()
+    if os.environ.get(TOKEN_FILE_ENV):
+        return _read_token(os.environ[TOKEN_FILE_ENV])
+    return None
+
+
+def _read_token(path) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError as exc:
+        raise SourceError(f"cannot read the bearer token file {path}: {exc.strerror}") from None
+
+
+def _request_headers(headers: dict, token: str | None, gzip: bool) -> dict:
+    out = dict(headers)
+    if token:
+        out["Authorization"] = f"Bearer {token}"
+    if not gzip:
+        out.setdefault("Accept-Encoding", "identity")
+    return out
+
+
+def _secret_values(headers: dict, basic_auth, token) -> list[str]:
+    values = [str(v) for v in headers.values()]
+    if basic_auth:
+        values.append(str(basic_auth[1]))
+    if token:
+        values.append(token)
+    # Longest first, so a secret containing another is masked whole.
+    return sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
+
+
+def _connect(url, headers, basic_auth, verify, ca_bundle, client_cert, timeout,
+             workers) -> PrometheusConnect:
+    for path in ([ca_bundle] if ca_bundle else []) + _cert_paths(client_cert):
+        if not Path(path).is_file():
+            raise SourceError(f"TLS file not found: {path}")
+    client = PrometheusConnect(url=url, headers=headers or None, disable_ssl=not verify,
+                               auth=tuple(basic_auth) if basic_auth else None, timeout=timeout)
+    session = client._session
+    session.verify = str(ca_bundle) if (verify and ca_bundle) else bool(verify)
+    if client_cert:
+        session.cert = (tuple(map(str, client_cert)) if isinstance(client_cert, tuple | list)
+                        else str(client_cert))
+    # Retries are ours (they honour Retry-After and name the server); the pool fits the workers.
+    adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers), max_retries=0)
+    session.mount(url, adapter)
+    return client
+
+
+def _cert_paths(client_cert) -> list:
+    if not client_cert:
+        return []
+    return list(client_cert) if isinstance(client_cert, tuple | list) else [client_cert]
+
+
+# -- response helpers -------------------------------------------------------------------
+
+_gc_lock = threading.Lock()
+_gc_state = {"users": 0, "was_enabled": False}
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Pause the cyclic GC while parsing: a reply holds millions of fresh lists, and
+    collections triggered by their allocation would rescan them all (4x slower parses).
+    They hold no cycles, so nothing is left for the collector once it resumes."""
+    with _gc_lock:
+        if _gc_state["users"] == 0:
+            _gc_state["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _gc_state["users"] += 1
+    try:
+        yield
+    finally:
+        with _gc_lock:
+            _gc_state["users"] -= 1
+            if _gc_state["users"] == 0 and _gc_state["was_enabled"]:
+                gc.enable()
+
+
+def _retryable(reply: requests.Response) -> bool:
+    if reply.status_code != 429 and reply.status_code < 500:
+        return False
+    try:
+        error_type = json.loads(reply.content).get("errorType")
+    except (ValueError, AttributeError):
+        return True
+    return error_type not in _FINAL_ERRORS
+
+
+def _retry_after(reply: requests.Response, default: float) -> float:
+    value = reply.headers.get("Retry-After")
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = email.utils.parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return default
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_S)
+
+
+def _reason(exc: Exception) -> str:
+    """The innermost cause of a requests error, without its URL."""
+    text = str(exc)
+    for pattern in (r"\[SSL: \w+\] ([^'\"(]+)", r"\[Errno -?\d+\] ([^'\"(]+)",
+                    r"(Read timed out)", r"(Connection refused)", r"(Connection aborted)"):
+        match = re.search(pattern, text)
+        if match:
+            return match.group(1).strip().rstrip(".")
+    return type(exc).__name__
+
+
+def _describe(params: dict) -> str:
+    return " ".join(f"{k}={_short(str(v), 120)}" for k, v in params.items())
+
+
+def _short(text: str, limit: int = 200) -> str:
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _refuse_histograms(result: list[dict], expr: str) -> None:
+    if any("histogram" in item or "histograms" in item for item in result):
+        raise QueryError(expr, "result", "native histogram samples are not supported; "
+                         "query their classic _bucket/_sum/_count series")
+
+
+def _assemble(grid: Grid, chunks: list[Grid], blocks: list) -> pd.DataFrame:
+    """Stitch per-chunk (label sets, matrix) blocks into one wide frame on `grid`."""
+    if len(blocks) == 1:
+        return wide_frame(grid.times(), *blocks[0])
+    columns: dict[str, int] = {}
+    labelsets: list[dict] = []
+    for labels_in_block, _ in blocks:
+        for labels in labels_in_block:
+            name = format_series(labels)
+            if name not in columns:
+                columns[name] = len(labelsets)
+                labelsets.append(labels)
+    full = np.full((grid.n, len(labelsets)), np.nan, order="F")
+    for chunk, (labels_in_block, block) in zip(chunks, blocks, strict=True):
+        cols = [columns[format_series(labels)] for labels in labels_in_block]
+        row = grid.offset(chunk.start)
+        full[row:row + chunk.n, cols] = block
+    return wide_frame(grid.times(), labelsets, full)
+
+
+def _on_grid(frame: pd.DataFrame, grid: Grid) -> pd.DataFrame:
+    out = frame.reindex(time_index(grid.times()))
+    out.columns = pd.Index(out.columns, dtype=object, name="series")
+    return out
+
+
+def _miss_message(expr: str, gaps: list[Grid], cache: RangeCache) -> str:
+    spans = ", ".join(f"{_iso(g.start)} to {_iso(g.end)}" for g in gaps[:3])
+    more = f" and {len(gaps) - 3} more" if len(gaps) > 3 else ""
+    return (f"offline: {_short(expr)} is not cached in {cache.root} for {spans}{more} "
+            f"(step {gaps[0].step // 1000}s); pull it once online")
+
+
+def _iso(ms: int) -> str:
+    return pd.Timestamp(ms, unit="ms", tz="UTC").isoformat()
+
+
+# -- raw helpers ------------------------------------------------------------------------
+
+def _raw_spans(first: int, last: int, samples: int, budget: int) -> list[tuple[int, int]]:
+    """Split ``[first, last]`` (ms, inclusive) into equal spans of about `budget` samples.
+
+    Spans touch without overlapping (next first = previous last + 1) and are at least 2 ms
+    long, so every closed window has a positive length.
+    """
+    count = max(1, min(-(-samples // budget), (last - first + 1) // 2))
+    edges = np.linspace(first, last + 1, count + 1).round().astype(np.int64).tolist()
+    return [(a, b - 1) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+
+
+def _merge_raw(parts: list[list[Series]], selector: str) -> list[Series]:
+    pieces: dict[str, list[Series]] = {}
+    for part in parts:
+        for s in part:
+            pieces.setdefault(format_series(s.labels), []).append(s)
+    out = []
+    for name in sorted(pieces):
+        chunks = pieces[name]
+        t = np.concatenate([c.t for c in chunks]) if len(chunks) > 1 else chunks[0].t
+        v = np.concatenate([c.v for c in chunks]) if len(chunks) > 1 else chunks[0].v
+        if len(t) > 1 and not (np.diff(t) > 0).all():
+            raise QueryError(selector, "result", f"{name}: chunked samples overlap; is the "
+                             "server version right (PromSource(..., version=...))?")
+        out.append(Series(chunks[0].labels, t, v))
+    return out
