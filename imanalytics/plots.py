@@ -15,6 +15,7 @@ from .frames import parse_series
 BAND_FILL = "rgba(31, 119, 180, 0.15)"
 ALERT_FILL = "rgba(214, 39, 40, 0.25)"
 INCIDENT_FILL = "rgba(255, 160, 0, 0.22)"
+MAX_POINTS = 3000
 
 
 def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
@@ -27,10 +28,11 @@ def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
     `alerts` and `incidents` are frames with ``start`` and ``end`` columns.
     """
     fig = go.Figure()
+    frame = thin(frame)
     if bands is not None and len(bands):
-        _add_band(fig, bands)
+        _add_band(fig, thin(bands))
     for column in frame.columns:
-        fig.add_trace(go.Scattergl(x=frame.index, y=frame[column], mode="lines",
+        fig.add_trace(go.Scattergl(x=_x(frame.index), y=frame[column].to_numpy(), mode="lines",
                                    name=short_name(column), line={"width": 1.2}))
     if threshold is not None:
         fig.add_hline(y=threshold, line={"dash": "dash", "color": "#d62728"},
@@ -38,9 +40,24 @@ def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
     _add_windows(fig, incidents, INCIDENT_FILL, "incident")
     _add_windows(fig, alerts, ALERT_FILL, "alert", strip=(0.9, 1.0))
     fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
-                      yaxis_title=unit, legend={"orientation": "h", "y": -0.2},
+                      yaxis_title=unit, xaxis_title="time (UTC)",
+                      legend={"orientation": "h", "y": -0.2},
                       template="plotly_white")
     return fig
+
+
+def thin(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:
+    """At most `max_points` rows: bucket means over equal time steps (a page stays light)."""
+    if len(frame) <= max_points:
+        return frame
+    span = frame.index[-1] - frame.index[0]
+    bucket = (span / max_points).ceil("1min")
+    return frame.resample(bucket).mean()
+
+
+def _x(index: pd.DatetimeIndex):
+    # Naive UTC datetime64: plotly serialises it fast, unlike tz-aware Timestamp objects.
+    return index.tz_convert(None).to_numpy() if index.tz is not None else index.to_numpy()
 
 
 def short_name(column: str) -> str:
@@ -52,9 +69,10 @@ def short_name(column: str) -> str:
 
 
 def _add_band(fig: go.Figure, bands: pd.DataFrame) -> None:
-    fig.add_trace(go.Scatter(x=bands.index, y=bands["upper"], mode="lines", line={"width": 0},
+    x = _x(bands.index)
+    fig.add_trace(go.Scatter(x=x, y=bands["upper"].to_numpy(), mode="lines", line={"width": 0},
                              name="band", showlegend=False, hoverinfo="skip"))
-    fig.add_trace(go.Scatter(x=bands.index, y=bands["lower"], mode="lines", line={"width": 0},
+    fig.add_trace(go.Scatter(x=x, y=bands["lower"].to_numpy(), mode="lines", line={"width": 0},
                              fill="tonexty", fillcolor=BAND_FILL, name="baseline band"))
 
 
@@ -64,9 +82,14 @@ def _add_windows(fig: go.Figure, windows: pd.DataFrame | None, color: str, what:
     if windows is None:
         return
     for row in windows.itertuples():
-        fig.add_vrect(x0=row.start, x1=row.end, y0=strip[0], y1=strip[1], fillcolor=color,
-                      line_width=0, layer="below", annotation_text=what,
+        fig.add_vrect(x0=_naive(row.start), x1=_naive(row.end), y0=strip[0], y1=strip[1],
+                      fillcolor=color, line_width=0, layer="below", annotation_text=what,
                       annotation_position="top left", annotation_font_size=10)
+
+
+def _naive(t) -> pd.Timestamp:
+    t = pd.Timestamp(t)
+    return t.tz_convert(None) if t.tzinfo is not None else t
 
 
 def tradeoff_figure(candidates: pd.DataFrame, title: str) -> go.Figure:

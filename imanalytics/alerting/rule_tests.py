@@ -38,17 +38,25 @@ class AlertCase:
 
 def firing(alert: AlertRule, inputs: Sequence[Series], minute: int) -> list[dict]:
     """The alerts promtool should report at `minute`: labels and expanded annotations."""
+    return firing_at(alert, _condition(alert, inputs, minute), minute)
+
+
+def firing_at(alert: AlertRule, condition, minute: int) -> list[dict]:
+    """Like `firing`, from the alert expression already evaluated each minute from 0."""
     hold = _minutes(alert.for_)
-    frame = evaluate(alert.expr, [_present(s) for s in inputs], 0, minute * 60, "1m")
+    rows = condition.iloc[: minute + 1]
     out = []
-    for column in frame.columns:
-        present = ~np.isnan(frame[column].to_numpy())
+    for column in rows.columns:
+        present = ~np.isnan(rows[column].to_numpy())
         # Firing needs the condition at every evaluation of the last `for` minutes.
         if len(present) > hold and present[-hold - 1:].all():
             labels = {k: v for k, v in parse_series(column).items() if k != NAME}
-            value = float(frame[column].iloc[-1])
-            out.append(_expected(alert, labels, value))
+            out.append(_expected(alert, labels, float(rows[column].iloc[-1])))
     return sorted(out, key=lambda a: format_series(a["exp_labels"]))
+
+
+def _condition(alert: AlertRule, inputs: Sequence[Series], last_minute: int):
+    return evaluate(alert.expr, [_present(s) for s in inputs], 0, last_minute * 60, "1m")
 
 
 def unit_test_file(rule_files: Sequence[str], cases: Sequence[AlertCase]) -> str:
@@ -59,8 +67,9 @@ def unit_test_file(rule_files: Sequence[str], cases: Sequence[AlertCase]) -> str
 
 
 def _test(case: AlertCase) -> dict:
+    condition = _condition(case.alert, case.inputs, max(case.eval_minutes))
     checks = [{"eval_time": f"{m}m", "alertname": case.alert.name,
-               "exp_alerts": firing(case.alert, case.inputs, m)} for m in case.eval_minutes]
+               "exp_alerts": firing_at(case.alert, condition, m)} for m in case.eval_minutes]
     test = {"interval": "1m", "input_series": [_input(s) for s in case.inputs],
             "alert_rule_test": checks}
     if case.comment:
