@@ -5,13 +5,18 @@ VENV := .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: demo test lint fmt setup tools sandbox lab clean
+.PHONY: demo test lint fmt setup tools sandbox lab clean check-generated
 
 demo: setup
 	$(PY) -m imanalytics demo
 
-test: setup lint
-	$(PY) -m pytest -q
+test: setup lint check-generated
+	$(PY) -m pytest -q --nbmake tests notebooks
+
+# Committed rule files and dashboards must equal what the generators make now.
+check-generated: $(INSTALLED)
+	$(PY) -m imanalytics rules --check
+	$(PY) -m imanalytics build-dashboards --check
 
 lint: $(INSTALLED)
 	$(PY) -m ruff check imanalytics tests $(wildcard bench)
@@ -23,6 +28,10 @@ setup: $(INSTALLED) tools
 
 sandbox: setup
 	$(PY) -m imanalytics sandbox
+
+# JupyterLab with a sandbox Prometheus; the notebooks read PROMETHEUS_URL.
+lab: setup
+	./scripts/lab
 
 # Reinstall only when the package metadata changes.
 $(INSTALLED): pyproject.toml

@@ -137,3 +137,16 @@ def test_a_mapped_catalog_gets_working_unit_tests(tmp_path):
     doc = yaml.safe_load(artifacts[1].text)
     assert all(c["exp_samples"] for c in doc["tests"][0]["promql_expr_test"])
     assert "SUCCESS" in run_rule_tests(artifacts[1].path)
+
+
+def test_evaluate_many_equals_one_evaluate_per_rule(workload, rules):
+    from imanalytics.promql import evaluate_many
+
+    end = workload.end.floor("10min")
+    start = end - pd.Timedelta("6h")
+    exprs = [inline(r.expr, rules) for r in rules]
+    exprs += exprs[:5]  # a repeated expression is computed once and still returned twice
+    batch = evaluate_many(exprs, workload.series, start, end, "10m")
+    for expr, frame in zip(exprs, batch, strict=True):
+        single = evaluate(expr, workload.series, start, end, "10m")
+        pd.testing.assert_frame_equal(frame, single)

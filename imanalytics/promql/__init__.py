@@ -1,12 +1,13 @@
 """Local PromQL evaluation with Prometheus' exact semantics, for the recording-rule subset.
 
 `evaluate(expr, series, start, end, step)` returns what ``/api/v1/query_range`` would, as a
-wide frame; `Semantics` pins the Prometheus version whose behaviour is reproduced.
+wide frame; `evaluate_many` does so for several expressions sharing their work; `Semantics`
+pins the Prometheus version whose behaviour is reproduced.
 """
 
 from .ast import Node
 from .errors import EvaluationError, PromQLError, PromQLSyntaxError, UnsupportedError
-from .evaluator import evaluate, evaluate_instant
+from .evaluator import evaluate, evaluate_instant, evaluate_many
 from .parser import parse
 from .semantics import CHANGES, Semantics
 
@@ -20,5 +21,6 @@ __all__ = [
     "UnsupportedError",
     "evaluate",
     "evaluate_instant",
+    "evaluate_many",
     "parse",
 ]

@@ -44,7 +44,7 @@ def aggregate(op: str, vector: Vector, param: np.ndarray | None, grouping: tuple
         return _select_k(op, vector, param, grouping, without, expr)
     labels_out, values_out, present_out = [], [], []
     for labels, rows in group_rows(vector, grouping, without):
-        values, present = vector.values[rows], vector.present[rows]
+        values, present = _rows(vector, rows)
         any_present = present.any(axis=0)
         labels_out.append(labels)
         values_out.append(_reduce(op, values, present, param, sem, expr))
@@ -52,6 +52,14 @@ def aggregate(op: str, vector: Vector, param: np.ndarray | None, grouping: tuple
     if not labels_out:
         return Vector.empty(steps)
     return Vector(labels_out, np.array(values_out), np.array(present_out)).nonempty()
+
+
+def _rows(vector: Vector, rows: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """A group's values and presence; a view when its rows are consecutive (no copy)."""
+    if rows[-1] - rows[0] + 1 == len(rows):
+        span = slice(rows[0], rows[-1] + 1)
+        return vector.values[span], vector.present[span]
+    return vector.values[rows], vector.present[rows]
 
 
 def _reduce(op, values, present, param, sem, expr) -> np.ndarray:
@@ -77,6 +85,25 @@ def _reduce(op, values, present, param, sem, expr) -> np.ndarray:
 
 
 def _sum(values, present, sem: Semantics) -> np.ndarray:
+    if sem.kahan_sum_aggregation:
+        return _masked_sum(values, present, sem)
+    # Steps where every series has a point are a plain left-to-right sum: one pass per series
+    # instead of the masked update's four. The other steps are redone with the mask.
+    total = _sequential_sum(values)
+    partial = np.flatnonzero(~present.all(axis=0))
+    if len(partial):
+        total[partial] = _masked_sum(values[:, partial], present[:, partial], sem)
+    return total
+
+
+def _sequential_sum(values) -> np.ndarray:
+    total = values[0].copy()
+    for x in values[1:]:
+        total += x
+    return total
+
+
+def _masked_sum(values, present, sem: Semantics) -> np.ndarray:
     total = np.zeros(values.shape[1])
     comp = np.zeros(values.shape[1])
     seen = np.zeros(values.shape[1], dtype=bool)

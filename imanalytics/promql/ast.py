@@ -117,3 +117,18 @@ def unwrap(node: Node) -> Node:
     while isinstance(node, Paren):
         node = node.expr
     return node
+
+
+def children(node: Node) -> tuple[Node, ...]:
+    """The direct operands of `node`, for walks over the tree."""
+    if isinstance(node, Paren | Unary):
+        return (node.expr,)
+    if isinstance(node, Aggregate):
+        return (node.expr,) if node.param is None else (node.param, node.expr)
+    if isinstance(node, Binary):
+        return (node.lhs, node.rhs)
+    if isinstance(node, Call):
+        return node.args
+    if isinstance(node, MatrixSelector):
+        return (node.selector,)
+    return ()

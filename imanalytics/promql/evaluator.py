@@ -13,9 +13,10 @@ from ..samples import Series
 from . import aggregations, ast, binary, functions, histograms
 from . import range_functions as rf
 from .ast import MATRIX, SCALAR, SET_OPERATORS
+from .batch import Batch
 from .errors import UnsupportedError
 from .parser import check_range_query, parse, source
-from .selectors import Store, instant_vector, range_samples, window_bounds
+from .selectors import Store, instant_vector, range_samples
 from .semantics import Semantics
 from .timegrid import duration_ms, step_grid, to_ms
 from .values import Scalar, Vector, drop_name, require_unique_labelsets
@@ -28,46 +29,91 @@ def evaluate(expr: str, data: Sequence[Series], start, end, step, *,
     Returns a wide frame: one row per step from `start` to `end`, one column per result
     series (NaN where it has no point); a scalar result is one column named "{}".
     """
-    node = parse(expr)
-    check_range_query(expr, node)
+    return evaluate_many([expr], data, start, end, step, semantics=semantics,
+                         lookback=lookback)[0]
+
+
+def evaluate_many(exprs: Sequence[str], data: Sequence[Series], start, end, step, *,
+                  semantics: Semantics | str = "2.42.0", lookback="5m") -> list[pd.DataFrame]:
+    """`evaluate` for several expressions over the same data and grid, one frame each.
+
+    The expressions share their work: selections, window bounds per timeline and every
+    subexpression that occurs more than once (one rate under several aggregations, one
+    bucket rate under several quantiles). Results equal those of separate calls.
+    """
+    if isinstance(exprs, str):
+        raise TypeError("evaluate_many takes a sequence of expressions; use evaluate for one")
+    exprs = list(exprs)
+    nodes = [_parse_range_query(expr) for expr in exprs]
     steps = step_grid(start, end, step)
-    return _run(expr, node, data, steps, semantics, lookback)
+    batch = _batch(data, steps, semantics, lookback, nodes)
+    return [_run(expr, node, batch) for expr, node in zip(exprs, nodes, strict=True)]
 
 
 def evaluate_instant(expr: str, data: Sequence[Series], at, *,
                      semantics: Semantics | str = "2.42.0", lookback="5m") -> pd.DataFrame:
     """Evaluate `expr` at one instant (like /api/v1/query for vector and scalar results)."""
+    node = _parse_range_query(expr)
+    steps = np.array([to_ms(at)], dtype=np.int64)
+    return _run(expr, node, _batch(data, steps, semantics, lookback, [node]))
+
+
+def _parse_range_query(expr: str) -> ast.Node:
     node = parse(expr)
     check_range_query(expr, node)
-    return _run(expr, node, data, np.array([to_ms(at)], dtype=np.int64), semantics, lookback)
+    return node
 
 
-def _run(expr, node, data, steps, semantics, lookback) -> pd.DataFrame:
-    ctx = Context(expr, steps, duration_ms(lookback), Semantics.coerce(semantics), Store(data))
+def _batch(data, steps, semantics, lookback, nodes) -> Batch:
+    lookback_ms = duration_ms(lookback)
+    return Batch(data, steps, Semantics.coerce(semantics), lookback_ms, nodes)
+
+
+def _run(expr: str, node: ast.Node, batch: Batch) -> pd.DataFrame:
+    ctx = Context(expr, batch)
     with np.errstate(all="ignore"):
         result = ctx.eval(node)
     if isinstance(result, Scalar):
-        return wide_frame(steps, [{}], result.values[:, None])
+        return wide_frame(batch.steps, [{}], result.values[:, None])
     values = np.where(result.present, result.values, np.nan)
-    return wide_frame(steps, result.labels, values.T)
+    return wide_frame(batch.steps, result.labels, values.T)
 
 
 @dataclass
 class Context:
+    """One expression's evaluation within a batch (the text is for error messages)."""
+
     expr: str
-    steps: np.ndarray
-    lookback_ms: int
-    sem: Semantics
-    store: Store
+    batch: Batch
+
+    @property
+    def steps(self) -> np.ndarray:
+        return self.batch.steps
 
     @property
     def n_steps(self) -> int:
-        return len(self.steps)
+        return len(self.batch.steps)
+
+    @property
+    def sem(self) -> Semantics:
+        return self.batch.sem
+
+    @property
+    def store(self) -> Store:
+        return self.batch.store
 
     def text(self, node: ast.Node) -> str:
         return source(self.expr, node)
 
     def eval(self, node: ast.Node) -> Scalar | Vector:
+        node = ast.unwrap(node)
+        value = self.batch.results.take(node)
+        if value is None:
+            value = self._compute(node)
+            self.batch.results.offer(node, value)
+        return value
+
+    def _compute(self, node: ast.Node) -> Scalar | Vector:
         handler = _HANDLERS.get(type(node))
         if handler is None:
             raise UnsupportedError(f"expression of type {type(node).__name__}", self.text(node))
@@ -83,13 +129,9 @@ def _number(ctx: Context, node: ast.NumberLiteral) -> Scalar:
     return Scalar(np.full(ctx.n_steps, node.value))
 
 
-def _paren(ctx: Context, node: ast.Paren):
-    return ctx.eval(node.expr)
-
-
 def _selector(ctx: Context, node: ast.VectorSelector) -> Vector:
     series = ctx.store.select(node, ctx.sem, ctx.text(node))
-    return instant_vector(series, ctx.steps, node.offset_ms, ctx.lookback_ms, ctx.sem)
+    return instant_vector(series, ctx.n_steps, lambda t: ctx.batch.lookup(t, node.offset_ms))
 
 
 def _unary(ctx: Context, node: ast.Unary):
@@ -155,20 +197,24 @@ def _range_call(ctx: Context, name: str, args: list[ast.Node], text: str) -> Vec
     q = ctx.scalar(args[0]).values if name == "quantile_over_time" else None
     selector = matrix.selector
     series = ctx.store.select(selector, ctx.sem, ctx.text(selector))
-    labels, values, present = [], [], []
-    for s in series:
+    values = np.empty((len(series), ctx.n_steps))
+    present = np.empty((len(series), ctx.n_steps), dtype=bool)
+    for row, s in enumerate(series):
         samples = range_samples(s)
-        lo, hi = window_bounds(samples.t, ctx.steps, selector.offset_ms, matrix.range_ms, ctx.sem)
-        window = rf.Window(samples, lo, hi)
-        value, ok = _apply_range_function(ctx, name, window, selector, matrix, q)
-        if not ok.any():
+        if not len(samples.t):  # nothing but staleness markers: no window holds a sample
+            present[row] = False
             continue
-        labels.append(dict(s.labels) if name == "last_over_time" else drop_name(s.labels))
-        values.append(value)
-        present.append(ok)
-    if not labels:
+        bounds = ctx.batch.bounds(samples.t, selector.offset_ms, matrix.range_ms)
+        window = rf.Window(samples, bounds)
+        values[row], present[row] = _apply_range_function(ctx, name, window, selector, matrix, q)
+    keep = np.flatnonzero(present.any(axis=1))
+    if not len(keep):
         return Vector.empty(ctx.n_steps)
-    return require_unique_labelsets(Vector(labels, np.array(values), np.array(present)), text)
+    keep_name = name == "last_over_time"
+    labels = [dict(series[r].labels) if keep_name else drop_name(series[r].labels) for r in keep]
+    if len(keep) < len(series):
+        values, present = values[keep], present[keep]
+    return require_unique_labelsets(Vector(labels, values, present), text)
 
 
 def _apply_range_function(ctx, name, window, selector, matrix, q):
@@ -196,7 +242,6 @@ def _apply_range_function(ctx, name, window, selector, matrix, q):
 
 _HANDLERS = {
     ast.NumberLiteral: _number,
-    ast.Paren: _paren,
     ast.VectorSelector: _selector,
     ast.Unary: _unary,
     ast.Aggregate: _aggregate,
@@ -204,4 +249,4 @@ _HANDLERS = {
     ast.Call: _call,
 }
 
-__all__ = ["evaluate", "evaluate_instant", "SCALAR"]
+__all__ = ["evaluate", "evaluate_instant", "evaluate_many", "SCALAR"]

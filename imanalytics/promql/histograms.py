@@ -70,10 +70,25 @@ def _presence_patterns(mask: np.ndarray):
     """Group steps by which buckets are present: yields (bucket rows, step columns)."""
     if mask.shape[1] == 0:
         return
-    patterns, inverse = np.unique(mask.T, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    for number, pattern in enumerate(patterns):
-        yield np.flatnonzero(pattern), np.flatnonzero(inverse == number)
+    if mask.all():
+        yield np.arange(mask.shape[0]), np.arange(mask.shape[1])
+        return
+    _, first, inverse = np.unique(_column_keys(mask), return_index=True, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    splits = np.cumsum(np.bincount(inverse))[:-1]
+    for step, cols in zip(first, np.split(order, splits), strict=True):
+        yield np.flatnonzero(mask[:, step]), cols
+
+
+def _column_keys(mask: np.ndarray) -> np.ndarray:
+    """One scalar key per column of a boolean matrix: its bits packed into bytes (sorting
+    these is far cheaper than np.unique over the columns as rows)."""
+    packed = np.packbits(mask.T, axis=1)
+    width = 8 if packed.shape[1] <= 8 else packed.shape[1]
+    padded = np.zeros((len(packed), width), dtype=np.uint8)
+    padded[:, :packed.shape[1]] = packed
+    dtype = np.uint64 if width == 8 else np.dtype((np.void, width))
+    return padded.view(dtype).ravel()
 
 
 def bucket_quantile(q: np.ndarray, bounds: np.ndarray, counts: np.ndarray,

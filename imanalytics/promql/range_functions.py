@@ -8,29 +8,34 @@ sequence as Prometheus' loop.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from .numerics import go_duration_seconds, kahan_inc, quantile_sorted, sort_nan_first
-from .selectors import RangeSamples
+from .selectors import Bounds, RangeSamples
 from .semantics import Semantics
 
 # Past this many samples in a window, sums use compensated prefix sums instead of replaying
 # the per-window loop (results then agree to ~1 ulp rather than bit for bit).
 LOOP_LIMIT = 64
+# Up to this many counter resets in a series, rate corrections are added per reset to the run
+# of windows that hold it; beyond, per reset rank across all windows.
+SLICED_RESETS_LIMIT = 256
 
 
 class Window:
-    """The windows of one series over all steps: sample index bounds and their lengths."""
+    """The windows of one series over all steps: its samples and its timeline's bounds."""
 
-    def __init__(self, samples: RangeSamples, lo: np.ndarray, hi: np.ndarray):
-        self.s, self.lo, self.hi = samples, lo, hi
-        self.n = hi - lo
+    def __init__(self, samples: RangeSamples, bounds: Bounds):
+        self.s, self.bounds = samples, bounds
+        self.lo, self.hi, self.n = bounds.lo, bounds.hi, bounds.n
 
     def first(self) -> np.ndarray:
-        return np.minimum(self.lo, len(self.s.v) - 1)
+        return self.bounds.first
 
     def last(self) -> np.ndarray:
-        return np.maximum(self.hi - 1, 0)
+        return self.bounds.last
 
     def at(self, j: int) -> tuple[np.ndarray, np.ndarray]:
         """Values at position j of each window and whether the window is that long."""
@@ -39,49 +44,86 @@ class Window:
         return self.s.v[idx], active
 
 
+@dataclass(frozen=True)
+class _RateTiming:
+    """The parts of extrapolatedRate that depend on timestamps alone, shared by every series
+    of a timeline. `start_cap` and `end_part` are the extrapolation limits as each version
+    applies them."""
+
+    sampled: np.ndarray
+    threshold: np.ndarray
+    half: np.ndarray
+    start_cap: np.ndarray
+    end_part: np.ndarray
+
+
+def _rate_timing(b: Bounds, steps: np.ndarray, offset_ms: int, range_ms: int,
+                 sem: Semantics) -> _RateTiming:
+    # `b` belongs to one grid, offset and range, so only the version is part of the key.
+    key = ("rate", sem.rate_zero_point_after_threshold)
+    if key not in b.derived:
+        t, first, last = b.t, b.first, b.last
+        range_start = steps - offset_ms - range_ms
+        range_end = steps - offset_ms
+        to_start = (t[first] - range_start).astype(np.float64) / 1000
+        to_end = (range_end - t[last]).astype(np.float64) / 1000
+        sampled = (t[last] - t[first]).astype(np.float64) / 1000
+        with np.errstate(all="ignore"):
+            average = sampled / (b.n - 1)
+            threshold = average * 1.1
+            half = average / 2
+        if sem.rate_zero_point_after_threshold:
+            start_cap = np.where(to_start >= threshold, half, to_start)
+            end_part = np.where(to_end >= threshold, half, to_end)
+        else:
+            start_cap = to_start
+            end_part = np.where(to_end < threshold, to_end, half)
+        b.derived[key] = _RateTiming(sampled, threshold, half, start_cap, end_part)
+    return b.derived[key]
+
+
 def extrapolated_rate(w: Window, steps: np.ndarray, offset_ms: int, range_ms: int,
                       counter: bool, is_rate: bool, sem: Semantics):
-    """extrapolatedRate: rate, increase (counter) and delta."""
-    ok = w.n >= 2
-    t, v = w.s.t, w.s.v
-    first, last = w.first(), w.last()
-    first_v = v[first]
-    result = v[last] - first_v
+    """extrapolatedRate: rate, increase (counter) and delta. The arithmetic runs in place, one
+    pass per operation, with Go's operations and operand order for every value."""
+    timing = _rate_timing(w.bounds, steps, offset_ms, range_ms, sem)
+    v, sampled, ok = w.s.v, timing.sampled, w.n >= 2
+    first_v = v[w.first()]
+    result = v[w.last()]
+    result -= first_v
     if counter:
         result = _add_reset_corrections(w, result, ok)
-    range_start = steps - offset_ms - range_ms
-    range_end = steps - offset_ms
-    to_start = (t[first] - range_start).astype(np.float64) / 1000
-    to_end = (range_end - t[last]).astype(np.float64) / 1000
-    sampled = (t[last] - t[first]).astype(np.float64) / 1000
-    with np.errstate(all="ignore"):
-        average = sampled / (w.n - 1)
-        threshold = average * 1.1
-        limit_zero = counter & (result > 0) & (first_v >= 0)
-        if sem.rate_zero_point_after_threshold:
-            to_start = np.where(to_start >= threshold, average / 2, to_start)
-            to_start = _limit_to_zero_point(to_start, sampled, first_v, result, limit_zero)
-            extrapolate = sampled + to_start
-            to_end = np.where(to_end >= threshold, average / 2, to_end)
-            extrapolate = extrapolate + to_end
-        else:
-            to_start = _limit_to_zero_point(to_start, sampled, first_v, result, limit_zero)
-            extrapolate = sampled + np.where(to_start < threshold, to_start, average / 2)
-            extrapolate = extrapolate + np.where(to_end < threshold, to_end, average / 2)
-        factor = extrapolate / sampled
-        if is_rate:
-            factor = factor / go_duration_seconds(range_ms)
-        return result * factor, ok
+        to_start = _limit_to_zero_point(timing.start_cap, sampled, first_v, result)
+    else:
+        to_start = timing.start_cap
+    if sem.rate_zero_point_after_threshold:
+        extrapolate = sampled + to_start
+    else:
+        extrapolate = np.where(to_start < timing.threshold, to_start, timing.half)
+        np.add(sampled, extrapolate, out=extrapolate)
+    extrapolate += timing.end_part
+    extrapolate /= sampled
+    if is_rate:
+        extrapolate /= go_duration_seconds(range_ms)
+    result *= extrapolate
+    return result, ok
 
 
-def _limit_to_zero_point(to_start, sampled, first_v, result, applies):
+def _limit_to_zero_point(to_start, sampled, first_v, result):
     # Counters cannot be negative: do not extrapolate further back than the zero point.
-    to_zero = sampled * (first_v / result)
-    return np.where(applies & (to_zero < to_start), to_zero, to_start)
+    to_zero = first_v / result
+    np.multiply(sampled, to_zero, out=to_zero)
+    applies = to_zero < to_start
+    applies &= result > 0
+    applies &= first_v >= 0
+    return np.where(applies, to_zero, to_start)
 
 
 def _add_reset_corrections(w: Window, result: np.ndarray, ok: np.ndarray) -> np.ndarray:
     """result += v[i-1] for each reset i in the window, in order (as the Go loop adds them)."""
+    positions = w.s.reset_positions
+    if len(positions) <= SLICED_RESETS_LIMIT:
+        return _add_resets_by_slices(w, result, positions)
     cnt = w.s.reset_count
     base = cnt[w.first()]
     resets = np.where(ok, cnt[w.last()] - base, 0)
@@ -89,6 +131,17 @@ def _add_reset_corrections(w: Window, result: np.ndarray, ok: np.ndarray) -> np.
         rows = np.flatnonzero(resets >= j)
         position = np.searchsorted(cnt, base[rows] + j, side="left")
         result[rows] = result[rows] + w.s.v[position - 1]
+    return result
+
+
+def _add_resets_by_slices(w: Window, result: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    # Window first/last indices grow with the step, so the windows holding reset i (first < i
+    # <= last) are one run of steps. Only windows of two or more samples can hold one.
+    begins = np.searchsorted(w.last(), positions, side="left")
+    ends = np.searchsorted(w.first(), positions, side="left")
+    for i, begin, end in zip(positions, begins, ends, strict=True):
+        if begin < end:
+            result[begin:end] += w.s.v[i - 1]
     return result
 
 

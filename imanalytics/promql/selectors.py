@@ -31,6 +31,7 @@ class RangeSamples:
     t: np.ndarray
     v: np.ndarray
     _resets: np.ndarray | None = field(default=None, repr=False)
+    _reset_at: np.ndarray | None = field(default=None, repr=False)
     _changes: np.ndarray | None = field(default=None, repr=False)
     _finite: bool | None = field(default=None, repr=False)
 
@@ -42,6 +43,13 @@ class RangeSamples:
             flags[1:] = self.v[1:] < self.v[:-1]
             self._resets = np.cumsum(flags)
         return self._resets
+
+    @property
+    def reset_positions(self) -> np.ndarray:
+        """Indices i with v[i] < v[i-1], ascending."""
+        if self._reset_at is None:
+            self._reset_at = np.flatnonzero(self.v[1:] < self.v[:-1]) + 1
+        return self._reset_at
 
     @property
     def change_count(self) -> np.ndarray:
@@ -76,7 +84,10 @@ def range_samples(series: Series) -> RangeSamples:
 
 
 class Store:
-    """The raw series an evaluation reads, indexed by metric name, in Prometheus' order."""
+    """The raw series an evaluation reads, indexed by metric name, in Prometheus' order.
+
+    Selections are remembered: the expressions of one batch often select the same series.
+    """
 
     def __init__(self, data: Sequence[Series]):
         self.by_name: dict[str, list[Series]] = {}
@@ -87,8 +98,16 @@ class Store:
             keys = [s.key for s in group]
             if len(set(keys)) != len(keys):
                 raise EvaluationError(f"duplicate series in the input data for {name!r}", name)
+        self._selected: dict[tuple, list[Series]] = {}
 
     def select(self, selector: ast.VectorSelector, sem: Semantics, expr: str) -> list[Series]:
+        key = (selector.matchers, sem.regex_dot_matches_newline)
+        chosen = self._selected.get(key)
+        if chosen is None:
+            chosen = self._selected[key] = self._match(selector, sem, expr)
+        return chosen
+
+    def _match(self, selector: ast.VectorSelector, sem: Semantics, expr: str) -> list[Series]:
         equal_name = next((m.value for m in selector.matchers
                            if m.label == NAME and m.op == "="), None)
         if equal_name is not None:
@@ -114,24 +133,40 @@ def _matcher_test(matcher: ast.Matcher, sem: Semantics, expr: str):
     return lambda labels: regex.fullmatch(labels.get(label, "")) is None
 
 
-def instant_vector(series: list[Series], steps: np.ndarray, offset_ms: int, lookback_ms: int,
-                   sem: Semantics) -> Vector:
-    """vectorSelectorSingle for all steps: the newest sample at or before t - offset, if it
-    is within the lookback delta and not a staleness marker."""
-    ref = steps - offset_ms
-    n = len(series)
-    values = np.full((n, len(steps)), np.nan)
-    present = np.zeros((n, len(steps)), dtype=bool)
-    for row, s in enumerate(series):
-        t, v = np.asarray(s.t, dtype=np.int64), np.asarray(s.v, dtype=np.float64)
-        idx = np.searchsorted(t, ref, side="right") - 1
-        safe = np.maximum(idx, 0)
-        oldest = ref - lookback_ms
-        fresh = t[safe] > oldest if sem.lookback_left_open else t[safe] >= oldest
-        ok = (idx >= 0) & fresh & ~is_stale(v[safe])
-        values[row] = np.where(ok, v[safe], np.nan)
-        present[row] = ok
-    return Vector([dict(s.labels) for s in series], values, present).nonempty()
+class Timelines:
+    """A number per distinct timestamp array. Series scraped together (every series of one
+    target) share their timestamps, so index lookups done for one serve them all."""
+
+    def __init__(self):
+        self._by_id: dict[int, tuple[np.ndarray, int]] = {}
+        self._by_shape: dict[tuple, list[tuple[np.ndarray, int]]] = {}
+        self._count = 0
+
+    def number(self, t: np.ndarray) -> int:
+        known = self._by_id.get(id(t))
+        if known is not None and known[0] is t:
+            return known[1]
+        shape = (len(t), int(t[0]), int(t[-1])) if len(t) else (0,)
+        same = self._by_shape.setdefault(shape, [])
+        number = next((n for other, n in same if np.array_equal(other, t)), None)
+        if number is None:
+            number, self._count = self._count, self._count + 1
+            same.append((t, number))
+        self._by_id[id(t)] = (t, number)  # holding `t` keeps its id from being reused
+        return number
+
+
+class Bounds:
+    """One timeline's range windows at every step: sample index bounds [lo, hi), lengths,
+    first and last indices; `derived` holds what range functions compute from timestamps
+    alone, for every series on the timeline to reuse."""
+
+    def __init__(self, t: np.ndarray, lo: np.ndarray, hi: np.ndarray):
+        self.t, self.lo, self.hi = t, lo, hi
+        self.n = hi - lo
+        self.first = np.minimum(lo, len(t) - 1)
+        self.last = np.maximum(hi - 1, 0)
+        self.derived: dict[tuple, object] = {}
 
 
 def window_bounds(t: np.ndarray, steps: np.ndarray, offset_ms: int, range_ms: int,
@@ -145,8 +180,38 @@ def window_bounds(t: np.ndarray, steps: np.ndarray, offset_ms: int, range_ms: in
     return lo, hi
 
 
+def lookback_index(t: np.ndarray, steps: np.ndarray, offset_ms: int, lookback_ms: int,
+                   sem: Semantics) -> tuple[np.ndarray, np.ndarray]:
+    """vectorSelectorSingle's sample choice for all steps: the index of the newest sample at
+    or before t - offset, and whether it exists within the lookback delta."""
+    ref = steps - offset_ms
+    idx = np.searchsorted(t, ref, side="right") - 1
+    safe = np.maximum(idx, 0)
+    oldest = ref - lookback_ms
+    fresh = t[safe] > oldest if sem.lookback_left_open else t[safe] >= oldest
+    return safe, (idx >= 0) & fresh
+
+
+def instant_vector(series: list[Series], n_steps: int, lookup) -> Vector:
+    """The selected series at every step; `lookup(t)` gives `lookback_index` for a timestamp
+    array. A staleness marker as the chosen sample means no point."""
+    values = np.full((len(series), n_steps), np.nan)
+    present = np.zeros((len(series), n_steps), dtype=bool)
+    for row, s in enumerate(series):
+        t, v = np.asarray(s.t, dtype=np.int64), np.asarray(s.v, dtype=np.float64)
+        if not len(t):
+            continue
+        safe, found = lookup(t)
+        chosen = v[safe]
+        ok = found & ~is_stale(chosen)
+        values[row] = np.where(ok, chosen, np.nan)
+        present[row] = ok
+    return Vector([dict(s.labels) for s in series], values, present).nonempty()
+
+
 def series_labels(series: Series) -> dict[str, str]:
     return dict(series.labels)
 
 
-__all__ = ["Store", "instant_vector", "window_bounds", "range_samples", "label_key"]
+__all__ = ["Bounds", "Store", "Timelines", "instant_vector", "lookback_index", "window_bounds",
+           "range_samples", "label_key"]
