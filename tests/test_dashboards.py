@@ -253,7 +253,8 @@ def tuned_rules(tmp_path) -> Path:
     ]}]
     (tmp_path / "im-alerts.rules.yml").write_text(dump_rules(alerts))
     bands = [{"name": "im-baselines", "rules": [
-        {"record": f"{e2e}:baseline_{bound}", "expr": f"{e2e} * {factor}"}
+        {"record": f"job_instance:im_message_e2e_latency_seconds:adaptive_band_{bound}_p95_rate5m",
+         "expr": f"{e2e} * {factor}"}
         for bound, factor in (("lower", 0.5), ("upper", 1.5))]}]
     (tmp_path / "im-baselines.rules.yml").write_text(dump_rules(bands))
     return tmp_path
@@ -278,7 +279,7 @@ def test_baselines_draw_bands_where_recorded(boards, tuned_rules):
     e2e = panel(built["im-baselines.json"], "End-to-end delivery latency p95")
     queries = [t["expr"] for t in e2e["targets"]]
     assert len(queries) == 3 and queries[2].startswith(
-        "job_instance:im_message_e2e_latency_seconds:p95_rate5m:baseline_upper{")
+        "job_instance:im_message_e2e_latency_seconds:adaptive_band_upper_p95_rate5m{")
     assert e2e["fieldConfig"]["overrides"]
     without = panel(boards["im-baselines.json"], "End-to-end delivery latency p95")
     assert len(without["targets"]) == 1 and "No baseline band" in without["description"]

@@ -134,3 +134,13 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
     return stat.split(") ")[1][0] != "Z"  # a zombie is dead, only not yet reaped
+
+
+def test_a_missing_prometheus_is_a_clear_error_and_a_non_zero_exit(tmp_path):
+    env = dict(os.environ, IMANALYTICS_PROMTOOL=str(tmp_path / "no-promtool"))
+    done = subprocess.run([sys.executable, "-m", "imanalytics", "demo", "--days", "1",
+                           "--instances", "1", "--out", str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 1
+    assert "promtool not found" in done.stderr and "apt-get install prometheus" in done.stderr
+    assert "Traceback" not in done.stderr

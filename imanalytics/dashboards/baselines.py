@@ -1,6 +1,6 @@
 """IM baselines: every SLI with its baseline band and the threshold its alert uses.
 
-Bands appear once a rule file records ``<SLI record>:baseline_lower`` and ``:baseline_upper``;
+Bands appear once a rule file records a baseline's ``..._lower_...``/``..._upper_...`` series;
 thresholds come from the tuned alert rules when they exist (see `thresholds`).
 """
 

@@ -162,9 +162,18 @@ class Scope:
         return f"{op}({self.sli(sli)})"
 
     def sli_band(self, sli: SLI, bound: str) -> str | None:
-        """The baseline band's ``lower`` or ``upper`` series, if a rule records it."""
-        record = f"{sli.record}:baseline_{bound}"
-        return self.recorded(record) if record in self.records else None
+        """The baseline band's ``lower`` or ``upper`` series, if a rule records it.
+
+        Baseline rules are named like the SLI with the strategy and bound put in front of
+        its operations (``level:metric:adaptive_band_upper_ratio_rate5m``).
+        """
+        level, metric, ops = sli.record.split(":")
+        for record in sorted(self.records):
+            parts = record.split(":")
+            if (len(parts) == 3 and parts[:2] == [level, metric]
+                    and parts[2].endswith(f"_{bound}_{ops}")):
+                return self.recorded(record)
+        return None
 
     def _aggregate(self, op: str, key: str, by: Sequence[str], recorded: str) -> str:
         """`op` over a job/instance-level recorded series, which needs none at that level."""

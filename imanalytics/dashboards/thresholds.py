@@ -3,8 +3,9 @@
 The threshold review writes the tuned alert rules to ``im-alerts.rules.yml``. When that
 file exists, SLI panels draw exactly the numbers its alerts compare each SLI record
 with (an SLI it does not alert on gets no line); without it, each SLI's static
-threshold stands in. Baseline bands are the ``<SLI record>:baseline_lower`` and
-``:baseline_upper`` series, drawn when some rule file records them.
+threshold stands in. Baseline bands are the baseline strategies' ``lower`` and
+``upper`` series (``level:metric:<strategy>_upper_<ops>``), drawn when a rule file
+records them.
 """
 
 from __future__ import annotations

@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 from tqdm import tqdm
 
+from ..errors import ImanalyticsError
 from ..samples import Series
 from .openmetrics import write_block_files
 from .tools import find_tool
@@ -31,7 +32,7 @@ from .tools import find_tool
 READY_TIMEOUT_S = 60.0
 
 
-class SandboxError(RuntimeError):
+class SandboxError(ImanalyticsError):
     """The sandbox Prometheus could not be built or started."""
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import shutil
 
+from ..errors import ImanalyticsError
+
 # binary -> (environment override, Debian package that ships it)
 TOOLS = {
     "prometheus": ("IMANALYTICS_PROMETHEUS", "prometheus"),
@@ -15,7 +17,7 @@ TOOLS = {
 }
 
 
-class ToolMissing(RuntimeError):
+class ToolMissing(ImanalyticsError):
     """A Prometheus binary the sandbox needs is not installed."""
 
 
