@@ -34,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_demo(commands)
     _add_sandbox(commands)
     _add_rules(commands)
+    _add_review(commands)
     _add_build_dashboards(commands)
     _add_inventory(commands)
     return parser
@@ -46,7 +47,7 @@ def _add_demo(commands) -> None:
         description="Simulate an IM fleet with labelled incidents, backfill it into a throwaway "
         "Prometheus on loopback, pull the catalog metrics back and print a summary.",
     )
-    _workload_args(p, instances=3, days=3)
+    _workload_args(p, instances=3, days=7)
     p.add_argument("--out", default="out/demo",
                    help="where files are written (default: %(default)s)")
     p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
@@ -148,6 +149,42 @@ def _add_inventory(commands) -> None:
     p.add_argument("--max-label-values", type=_positive, default=100,
                    help="flag labels with more values than this (default: %(default)s)")
     p.set_defaults(run=_run_inventory)
+
+
+def _add_review(commands) -> None:
+    p = commands.add_parser(
+        "review-thresholds",
+        help="backtest candidate alerts per IM SLI and ship the winners as rules",
+        description="For each IM SLI, backtest the static thresholds teams start with and "
+        "each baseline strategy over a grid of sensitivities and for: durations; measure "
+        "pages per week, precision, recall, F1 and time to detect against the incidents; "
+        "recommend the best F1 within the page budget; write an HTML report, Markdown and "
+        "CSV summaries, alert rules with promtool tests and an Alertmanager config.",
+    )
+    p.add_argument("--since", default="28d",
+                   help="history to review: a duration back from --until, or a time "
+                   "(default: %(default)s)")
+    p.add_argument("--until", help="end of the history (default: now)")
+    p.add_argument("--incidents", help="labelled incidents, YAML or CSV (start, end, kind, "
+                   "labels); without it candidates are ranked by noise")
+    p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
+    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    p.add_argument("--out", default="out/review", help="output directory (default: %(default)s)")
+    p.add_argument("--page-budget", type=float, default=2.0,
+                   help="pages per week one SLI may send (default: %(default)s)")
+    p.add_argument("--strategies", help="comma-separated baseline strategies "
+                   "(default: all: week_over_week, adaptive_band, seasonal, auto)")
+    p.add_argument("--slis", help="comma-separated SLI keys (default: all)")
+    p.add_argument("--engine", choices=("local", "server"), default="local",
+                   help="evaluate SLIs locally from raw samples, or on the server")
+    p.add_argument("--pushgateway", help="push the run's own metrics to this Pushgateway")
+    p.set_defaults(run=_run_review)
+
+
+def _run_review(args) -> int:
+    from .review.cli import run_review_command
+
+    return run_review_command(args)
 
 
 def _workload_args(p: argparse.ArgumentParser, instances: int, days: int) -> None:

@@ -16,7 +16,7 @@ from .sandbox.incidents import write_incidents
 from .sandbox.workload import Workload, simulate
 
 
-def run_demo(instances: int = 3, days: int = 3, seed: int = 0, out: str | Path = "out/demo",
+def run_demo(instances: int = 3, days: int = 7, seed: int = 0, out: str | Path = "out/demo",
              catalog: str | Path | None = None) -> pd.DataFrame:
     """Simulate, serve, pull the catalog metrics back, print and return the summary."""
     cat = load_catalog(catalog)
@@ -33,9 +33,22 @@ def run_demo(instances: int = 3, days: int = 3, seed: int = 0, out: str | Path =
         if len(mismatched):
             raise RuntimeError(f"server disagrees with the simulator on {list(mismatched.metric)}")
         rules_step(prom.url, wl, cat, out / "rules")
+        review_step(prom.url, wl, cat, out / "review")
     _say(f"files: {incidents_file} (incident ground truth), {out / 'summary.csv'}, "
-         f"{out / 'rules'}/")
+         f"{out / 'rules'}/, {out / 'review'}/")
     return summary
+
+
+def review_step(url: str, wl: Workload, cat: Catalog, out: Path) -> None:
+    """A threshold tuning review of the sandbox's history against its incidents."""
+    from .review import review_thresholds
+    from .review.cli import report
+
+    _say("threshold tuning review (SLIs pulled from the sandbox, evaluated locally) ...")
+    days = (wl.end - wl.start).days
+    review = review_thresholds(url, f"{days}d", wl.end, incidents=wl.incidents, catalog=cat)
+    print()
+    report(review, out)
 
 
 def rules_step(url: str, wl: Workload, cat: Catalog, out: Path) -> pd.DataFrame:

@@ -1,0 +1,156 @@
+"""Backtest candidate alerts on an SLI's history.
+
+Candidates are the static threshold the team starts with, scaled up and down, and each
+baseline strategy at a grid of sensitivities; all of them at a grid of ``for:``
+durations. A strategy's bands are computed once per SLI; every sensitivity and duration
+is then a cheap comparison, which is what makes hundreds of candidates per SLI fast.
+
+Baselines are fitted on the first part of the history and judged on the rest, so no
+candidate sees the incidents it is scored on before they happen.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from ..baselines import AdaptiveBand, SeasonalProfile, WeekOverWeekZScore, quality
+from ..baselines.auto import choose
+from ..sandbox.incidents import Incident
+from ..slis import SLI, UPPER
+from .events import firing_events, flaps
+
+STATIC_SCALES = (0.5, 0.75, 1.0, 1.5, 2.0)
+SENSITIVITIES = (2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0)
+FOR_DURATIONS = ("0m", "2m", "5m", "10m", "15m")
+FLAP_WINDOW = pd.Timedelta("30min")
+# Strategies Prometheus can run as rules; the others are shown for comparison.
+EXPORTABLE = ("static", "week_over_week", "adaptive_band")
+
+
+def _seasonal(sli: SLI, train: pd.Series):
+    return SeasonalProfile(direction=sli.direction).fit(train)
+
+
+def _auto(sli: SLI, train: pd.Series):
+    estimator = choose(train).estimator()
+    estimator.set_params(direction=sli.direction)
+    return estimator.fit(train)
+
+
+STRATEGIES: dict[str, Callable] = {
+    "week_over_week": lambda sli, train: WeekOverWeekZScore(direction=sli.direction).fit(train),
+    "adaptive_band": lambda sli, train: AdaptiveBand(direction=sli.direction).fit(train),
+    "seasonal": _seasonal,
+    "auto": _auto,
+}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    sli: str
+    strategy: str
+    level: float  # static: the threshold; banded: the sensitivity k (band = centre ± k·spread)
+    for_: str
+
+    @property
+    def name(self) -> str:
+        what = f"> {self.level:g}" if self.strategy == "static" else f"k={self.level:g}"
+        return f"{self.strategy} {what} for {self.for_}"
+
+    @property
+    def exportable(self) -> bool:
+        return self.strategy in EXPORTABLE
+
+
+@dataclass
+class SLIBacktest:
+    """Everything the report needs about one SLI."""
+
+    sli: SLI
+    frame: pd.DataFrame  # the SLI over the whole history
+    evaluated_from: pd.Timestamp
+    candidates: pd.DataFrame  # one row per candidate with its metrics
+    events: dict[str, pd.DataFrame]  # candidate name -> its alert events
+    bands: dict[str, dict[str, pd.DataFrame]]  # strategy -> column -> lower/centre/upper
+    estimators: dict[str, dict[str, object]]  # strategy -> column -> fitted baseline
+    incidents: list[Incident]
+
+
+def backtest(sli: SLI, frame: pd.DataFrame, incidents: Sequence[Incident],
+             strategies: Sequence[str] = tuple(STRATEGIES), train_share: float = 0.5,
+             sensitivities=SENSITIVITIES, fors=FOR_DURATIONS) -> SLIBacktest:
+    """All candidates for one SLI: alerts, pages per week, precision, recall, F1, TTD."""
+    frame = frame.sort_index()
+    split = frame.index[0] + (frame.index[-1] - frame.index[0]) * train_share
+    evaluated = frame.index >= split
+    weeks = max((frame.index[-1] - split) / pd.Timedelta("7D"), 1e-9)
+    mine = [i for i in incidents if i.kind in sli.incident_kinds and i.start >= split]
+    rows, events = [], {}
+
+    def judge(candidate: Candidate, condition: pd.DataFrame) -> None:
+        fired = firing_events(condition[evaluated], pd.Timedelta(candidate.for_))
+        events[candidate.name] = fired
+        rows.append(_metrics(candidate, fired, mine, weeks))
+
+    for scale in STATIC_SCALES:
+        level = sli.static_threshold * (scale if sli.direction == UPPER else 1 / scale)
+        condition = frame > level if sli.direction == UPPER else frame < level
+        for for_ in fors:
+            judge(Candidate(sli.key, "static", level, for_), condition)
+    bands, fitted = {}, {}
+    for strategy in strategies:
+        z, bands[strategy], fitted[strategy] = _z_scores(sli, frame, split, STRATEGIES[strategy])
+        if not fitted[strategy]:
+            continue  # too little history for this strategy on every series
+        for k in sensitivities:
+            for for_ in fors:
+                judge(Candidate(sli.key, strategy, k, for_), z > k)
+    table = pd.DataFrame(rows).sort_values(["strategy", "level", "for"], kind="stable")
+    return SLIBacktest(sli, frame, split, table.reset_index(drop=True), events, bands, fitted,
+                       mine)
+
+
+def _z_scores(sli: SLI, frame: pd.DataFrame, split: pd.Timestamp, make: Callable):
+    """Distance beyond the centre on the SLI's bad side, in spreads (k=1 bands)."""
+    z = pd.DataFrame(np.nan, index=frame.index, columns=frame.columns)
+    bands, fitted = {}, {}
+    for column in frame.columns:
+        series = frame[column]
+        train = series[series.index < split].dropna()
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                estimator = make(sli, train)
+                band = estimator.bands(series, sensitivity=1.0)
+        except (ValueError, RuntimeError):
+            continue  # too little history for this strategy: it never fires
+        bands[column], fitted[column] = band, estimator
+        if sli.direction == UPPER:
+            spread = band["upper"] - band["centre"]
+            z[column] = (series - band["centre"]) / spread
+        else:
+            spread = band["centre"] - band["lower"]
+            z[column] = (band["centre"] - series) / spread
+    return z.where(np.isfinite(z)), bands, fitted
+
+
+def _metrics(candidate: Candidate, fired: pd.DataFrame, incidents, weeks: float) -> dict:
+    minutes = ((fired["end"] - fired["start"]).sum() / pd.Timedelta("1min")) if len(fired) else 0
+    row = {
+        "sli": candidate.sli, "strategy": candidate.strategy, "level": candidate.level,
+        "for": candidate.for_, "candidate": candidate.name, "exportable": candidate.exportable,
+        "alerts": len(fired), "alert_minutes": float(minutes),
+        "pages_per_week": len(fired) / weeks, "flaps": flaps(fired, FLAP_WINDOW),
+        "precision": np.nan, "recall": np.nan, "f1": np.nan, "mean_ttd_min": np.nan,
+        "incidents": len(incidents),
+    }
+    if incidents:
+        q = quality.summary(quality.match(fired, incidents))
+        row.update(precision=q.precision, recall=q.recall, f1=q.f1,
+                   mean_ttd_min=q.mean_ttd / pd.Timedelta("1min") if q.mean_ttd else np.nan)
+    return row

@@ -1,0 +1,157 @@
+"""What a review leaves behind: an HTML report, a Markdown and CSV summary for the meeting,
+the chosen alert rules with their promtool tests, and the Alertmanager configuration."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+
+import pandas as pd
+
+from ..alerting.alertmanager import (
+    TEMPLATE_FILE,
+    AlertmanagerSettings,
+    dump_config,
+    message_template,
+)
+from ..alerting.rule_tests import unit_test_file
+from ..alerting.rules import alert_groups
+from ..plots import html_page, series_figure, tradeoff_figure
+from ..rulefiles import dump_rules, write_text_atomic
+from .backtest import SLIBacktest
+from .shipping import Shipped, ship
+
+ALERTS_FILE = "im-alerts.rules.yml"
+BASELINE_RULES_FILE = "im-baselines.rules.yml"
+ALERT_TESTS_FILE = "im-alerts.rules.test.yml"
+TABLE_COLUMNS = ["candidate", "alerts", "alert_minutes", "pages_per_week", "flaps",
+                 "precision", "recall", "f1", "mean_ttd_min"]
+
+
+def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
+                 ) -> dict[str, Path]:
+    out.mkdir(parents=True, exist_ok=True)
+    shipped = _ship_all(review)
+    files = {
+        "report": out / "report.html",
+        "summary": out / "summary.md",
+        "candidates": out / "candidates.csv",
+        "alerts": out / ALERTS_FILE,
+        "baseline_rules": out / BASELINE_RULES_FILE,
+        "alert_tests": out / ALERT_TESTS_FILE,
+        "alertmanager": out / "alertmanager.yml",
+        "template": out / TEMPLATE_FILE,
+    }
+    texts = {
+        "report": report_html(review),
+        "summary": summary_markdown(review),
+        "candidates": review.candidates.to_csv(index=False, float_format="%.6g"),
+        "alerts": dump_rules(alert_groups([s.alert for s in shipped])),
+        "baseline_rules": dump_rules([g for s in shipped for g in s.recording_groups]),
+        "alert_tests": unit_test_file([ALERTS_FILE], [c for s in shipped for c in s.cases]),
+        "alertmanager": dump_config(settings),
+        "template": message_template(),
+    }
+    for key, path in files.items():
+        write_text_atomic(path, texts[key])
+    return files
+
+
+def _ship_all(review) -> list[Shipped]:
+    shipped = []
+    for row in review.recommendations.itertuples(index=False):
+        test = review.backtest(row.sli)
+        chosen = test.candidates[test.candidates["candidate"] == row.candidate].iloc[0]
+        item = ship(test, chosen)
+        if item is not None:
+            shipped.append(item)
+    return shipped
+
+
+# --- Markdown -------------------------------------------------------------------------
+
+
+def summary_markdown(review) -> str:
+    lines = [
+        "# Threshold tuning review",
+        "",
+        f"History {review.start:%Y-%m-%d %H:%M} to {review.end:%Y-%m-%d %H:%M} UTC; "
+        f"{len(review.incidents)} labelled incidents; page budget "
+        f"{review.page_budget:g} pages per week per SLI; "
+        f"{len(review.candidates)} candidates in {review.seconds:.1f} s.",
+        "",
+        "## Recommendations",
+        "",
+        _md_table(review.recommendations, ["sli", "candidate", "pages_per_week", "precision",
+                                           "recall", "f1", "mean_ttd_min", "why"]),
+    ]
+    for test in review.backtests:
+        top = _ranked(test.candidates).head(5)
+        lines += ["", f"## {test.sli.title}", "", _md_table(top, TABLE_COLUMNS)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_table(frame: pd.DataFrame, columns: list[str]) -> str:
+    head = "| " + " | ".join(columns) + " |"
+    rule = "| " + " | ".join("---" for _ in columns) + " |"
+    body = ["| " + " | ".join(_cell(row[c]) for c in columns) + " |"
+            for _, row in frame.iterrows()]
+    return "\n".join([head, rule, *body])
+
+
+def _cell(value) -> str:
+    if isinstance(value, float):
+        return "–" if pd.isna(value) else f"{value:.3g}"
+    return str(value).replace("|", "\\|")
+
+
+def _ranked(candidates: pd.DataFrame) -> pd.DataFrame:
+    return candidates.sort_values(["f1", "pages_per_week"], ascending=[False, True],
+                                  na_position="last")
+
+
+# --- HTML -----------------------------------------------------------------------------
+
+
+def report_html(review) -> str:
+    parts = [f"<p>{html.escape(summary_markdown(review).splitlines()[2])}</p>",
+             _html_table(review.recommendations, ["sli", "candidate", "pages_per_week",
+                                                  "precision", "recall", "f1",
+                                                  "mean_ttd_min", "why"])]
+    for test in review.backtests:
+        best = review.recommendations.set_index("sli").loc[test.sli.key]
+        parts += [f"<h2>{html.escape(test.sli.title)}</h2>",
+                  f"<p>Recommended: <b>{html.escape(best['candidate'])}</b> — "
+                  f"{html.escape(best['why'])}</p>",
+                  _sli_figure(test, best),
+                  tradeoff_figure(test.candidates, f"{test.sli.title}: pages vs recall"),
+                  _html_table(_ranked(test.candidates).head(15), TABLE_COLUMNS,
+                              highlight=best["candidate"])]
+    return html_page("Threshold tuning review", parts)
+
+
+def _sli_figure(test: SLIBacktest, best: pd.Series):
+    frame = test.frame[test.frame.index >= test.evaluated_from]
+    bands = None
+    if best["strategy"] in test.bands and test.bands[best["strategy"]]:
+        column, band = next(iter(test.bands[best["strategy"]].items()))
+        k = float(best["level"])
+        centre = band["centre"]
+        bands = pd.DataFrame({"lower": centre + k * (band["lower"] - centre),
+                              "upper": centre + k * (band["upper"] - centre)}).loc[frame.index]
+    events = test.events[best["candidate"]]
+    incidents = pd.DataFrame({"start": [i.start for i in test.incidents],
+                              "end": [i.end for i in test.incidents]})
+    threshold = float(best["level"]) if best["strategy"] == "static" else None
+    return series_figure(frame, test.sli.title, test.sli.unit, bands, events, incidents,
+                         threshold)
+
+
+def _html_table(frame: pd.DataFrame, columns: list[str], highlight: str | None = None) -> str:
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
+    rows = []
+    for _, row in frame.iterrows():
+        mark = ' class="recommended"' if highlight and row.get("candidate") == highlight else ""
+        cells = "".join(f"<td>{html.escape(_cell(row[c]))}</td>" for c in columns)
+        rows.append(f"<tr{mark}>{cells}</tr>")
+    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"

@@ -1,0 +1,415 @@
+"""Baselines: the estimator contract for every estimator, bands that follow a daily rhythm,
+causal scores, data-quality messages, persistence and `auto` on awkward inputs."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+from imanalytics.baselines import (
+    AdaptiveBand,
+    BaselineError,
+    BaselineInputError,
+    ConstantSeriesWarning,
+    CounterInputError,
+    GapWarning,
+    IrregularSamplingWarning,
+    MultiSLIIsolationForest,
+    NonFiniteWarning,
+    PersistenceError,
+    QuantileGBM,
+    SeasonalProfile,
+    ShortHistoryError,
+    STLBands,
+    WeekOverWeekZScore,
+    auto,
+    choose,
+    load,
+    save,
+)
+from imanalytics.errors import ImanalyticsError
+
+START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday
+
+
+def rhythm(days: float, step: str = "5min", seed: int = 0, noise: float = 0.05,
+           weekly: bool = False) -> pd.Series:
+    """An IM-like gauge: daily peak in the evening, optional quieter weekends, noise."""
+    index = pd.date_range(START, periods=int(days * pd.Timedelta("1D") / pd.Timedelta(step)),
+                          freq=step, tz="UTC", name="timestamp")
+    hours = (index.hour + index.minute / 60).to_numpy()
+    level = 1000 * (1.6 + np.sin(2 * np.pi * (hours - 15) / 24))
+    if weekly:
+        level = level * np.where(index.day_of_week >= 5, 0.6, 1.0)
+    rng = np.random.default_rng(seed)
+    return pd.Series(level * (1 + noise * rng.standard_normal(len(index))), index=index)
+
+
+def truth(index: pd.DatetimeIndex) -> np.ndarray:
+    hours = (index.hour + index.minute / 60).to_numpy()
+    return 1000 * (1.6 + np.sin(2 * np.pi * (hours - 15) / 24))
+
+
+UNIVARIATE = [
+    SeasonalProfile(),
+    WeekOverWeekZScore(),
+    AdaptiveBand(),
+    STLBands(),
+    QuantileGBM(max_iter=20),
+]
+IDS = [type(e).__name__ for e in UNIVARIATE]
+
+
+@pytest.fixture(scope="module")
+def history() -> pd.Series:
+    return rhythm(16, step="15min")
+
+
+@pytest.fixture(scope="module")
+def fitted(history):
+    return {type(e).__name__: clone(e).fit(history) for e in UNIVARIATE}
+
+
+@pytest.fixture(scope="module")
+def slis_frame(history) -> pd.DataFrame:
+    rng = np.random.default_rng(1)
+    latency = 0.1 + 0.01 * rng.standard_normal(len(history))
+    return pd.DataFrame({"traffic": history, "latency": latency}, index=history.index)
+
+
+# ------------------------------------------------------------------ estimator contract
+
+
+@pytest.mark.parametrize("estimator", [*UNIVARIATE, MultiSLIIsolationForest()],
+                         ids=[*IDS, "MultiSLIIsolationForest"])
+def test_params_round_trip_through_clone_and_set_params(estimator):
+    params = estimator.get_params()
+    twin = clone(estimator)
+    assert twin is not estimator and twin.get_params() == params
+    key = "sensitivity"
+    assert twin.set_params(**{key: 7.5}) is twin
+    assert twin.get_params()[key] == 7.5 and estimator.get_params()[key] == params[key]
+
+
+@pytest.mark.parametrize("cls", [type(e) for e in UNIVARIATE] + [MultiSLIIsolationForest],
+                         ids=[*IDS, "MultiSLIIsolationForest"])
+def test_init_stores_parameters_as_given_without_checking_them(cls):
+    marker = object()
+    estimator = cls(sensitivity=marker)  # nonsense, but __init__ must not look at it
+    assert estimator.get_params()["sensitivity"] is marker
+
+
+@pytest.mark.parametrize("estimator", UNIVARIATE, ids=IDS)
+def test_unfitted_use_raises_not_fitted(estimator, history):
+    estimator = clone(estimator)
+    for call in (lambda: estimator.score(history), lambda: estimator.predict_bands(history.index),
+                 lambda: estimator.bands(history)):
+        with pytest.raises(NotFittedError) as info:
+            call()
+        assert isinstance(info.value, BaselineError) and "fit" in str(info.value)
+
+
+def test_multi_sli_forest_unfitted_and_fitted(slis_frame):
+    forest = MultiSLIIsolationForest(n_estimators=20)
+    with pytest.raises(NotFittedError):
+        forest.score(slis_frame)
+    assert forest.fit(slis_frame) is forest
+    check_is_fitted(forest)
+    scores = forest.score(slis_frame)
+    assert scores.index.equals(slis_frame.index) and scores.between(0, 1).all()
+
+
+@pytest.mark.parametrize("estimator", UNIVARIATE, ids=IDS)
+def test_fit_returns_self_with_learned_attributes(estimator, history):
+    estimator = clone(estimator)
+    assert estimator.fit(history) is estimator
+    check_is_fitted(estimator)
+    learned = [k for k in vars(estimator) if k.endswith("_") and not k.startswith("_")]
+    assert learned
+    assert set(estimator.get_params()) <= set(vars(estimator))  # params untouched by fit
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_predict_bands_are_ordered_frames_on_the_given_index(fitted, history, name):
+    index = history.index[-96:]
+    bands = fitted[name].predict_bands(index)
+    assert list(bands.columns) == ["lower", "centre", "upper"] and bands.index.equals(index)
+    assert (bands["lower"] <= bands["centre"]).all() and (bands["centre"] <= bands["upper"]).all()
+    wider = fitted[name].predict_bands(index, sensitivity=6)
+    assert (wider["upper"] - wider["lower"] > bands["upper"] - bands["lower"]).all()
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_scores_are_in_unit_interval_and_causal(fitted, history, name):
+    model = fitted[name]
+    whole = model.score(history)
+    assert whole.index.equals(history.index) and whole.between(0, 1).all()
+    for cut in (100, 700, len(history) - 5):
+        prefix = model.score(history.iloc[:cut])
+        pd.testing.assert_series_equal(prefix, whole.iloc[:cut])
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_a_spike_scores_above_the_default_threshold(fitted, history, name):
+    model = fitted[name]
+    spiked = history.copy()
+    spiked.iloc[-20:] *= 3
+    scores = model.score(spiked)
+    assert scores.iloc[-20] > model.default_threshold
+    # A short-window centre catches up with a lasting change; the others keep flagging it.
+    onset = len(scores) - 20
+    held = 1 if name == "AdaptiveBand" else 20
+    assert scores.iloc[onset:onset + held].min() > model.default_threshold
+    assert scores.iloc[-300:-30].quantile(0.95) < model.default_threshold
+
+
+def test_multi_sli_forest_is_causal_and_sees_joint_changes(slis_frame):
+    forest = MultiSLIIsolationForest(n_estimators=50).fit(slis_frame)
+    whole = forest.score(slis_frame)
+    pd.testing.assert_series_equal(forest.score(slis_frame.iloc[:900]), whole.iloc[:900])
+    broken = slis_frame.copy()
+    broken.iloc[-12:, 0] *= 0.5  # traffic halves while
+    broken.iloc[-12:, 1] *= 3  # latency triples
+    assert forest.score(broken).iloc[-12:].min() > forest.default_threshold
+    assert whole.iloc[-300:].median() < 0.2
+
+
+def test_direction_keeps_only_the_bad_side(history):
+    up = SeasonalProfile(direction="upper").fit(history)
+    down = clone(up).set_params(direction="lower").fit(history)
+    dropped = history.copy()
+    dropped.iloc[-10:] *= 0.3
+    assert up.score(dropped).iloc[-10:].max() == 0
+    assert down.score(dropped).iloc[-10:].min() > 0.5
+    assert (up.signed_score(dropped).iloc[-10:] < -0.5).all()
+
+
+# ------------------------------------------------------------- bands follow a rhythm
+
+
+@pytest.mark.parametrize("cls", [SeasonalProfile, STLBands, QuantileGBM])
+def test_bands_follow_a_daily_rhythm(cls):
+    series = rhythm(10, step="10min", noise=0.03)
+    model = cls().fit(series)
+    nxt = pd.date_range(series.index[-1] + pd.Timedelta("10min"), periods=144, freq="10min",
+                        tz="UTC")
+    bands = model.predict_bands(nxt)
+    expected = truth(nxt)
+    # The centre tracks the rhythm (range 600..2600) to within a few percent ...
+    assert np.abs(bands["centre"] - expected).max() < 0.06 * expected.max()
+    # ... and a fresh day of the same process stays inside the band.
+    fresh = rhythm(11, step="10min", noise=0.03, seed=5).iloc[-144:]
+    inside = (fresh.to_numpy() >= bands["lower"].to_numpy()) & (
+        fresh.to_numpy() <= bands["upper"].to_numpy())
+    assert inside.mean() > 0.97
+
+
+def test_weekly_profile_sees_weekends_and_is_robust_to_one_bad_week():
+    series = rhythm(28, step="15min", weekly=True, noise=0.02)
+    broken = series.copy()
+    week2 = (broken.index >= START + pd.Timedelta(days=7)) & (
+        broken.index < START + pd.Timedelta(days=14))
+    broken[week2] *= 3  # one abnormal week out of four
+    model = SeasonalProfile(trend=False).fit(broken)
+    assert model.season_ == "week"
+    saturday = pd.date_range(START + pd.Timedelta(days=33), periods=96, freq="15min", tz="UTC")
+    centre = model.predict_bands(saturday)["centre"].to_numpy()
+    np.testing.assert_allclose(centre, 0.6 * truth(saturday), rtol=0.05)
+
+
+def test_short_history_falls_back_to_daily_slots():
+    assert SeasonalProfile().fit(rhythm(9)).season_ == "day"
+    assert SeasonalProfile().fit(rhythm(15)).season_ == "week"
+
+
+def test_trend_is_followed():
+    series = rhythm(21, step="15min", noise=0.01)
+    grown = series * np.linspace(1, 1.3, len(series))  # +30 % over three weeks
+    model = SeasonalProfile(adapt=None).fit(grown)
+    nxt = pd.date_range(grown.index[-1] + pd.Timedelta("15min"), periods=96, freq="15min",
+                        tz="UTC")
+    centre = model.predict_bands(nxt)["centre"].to_numpy()
+    np.testing.assert_allclose(centre, 1.3 * truth(nxt), rtol=0.04)
+
+
+def test_many_series_fit_at_once_match_single_fits():
+    frame = pd.DataFrame({f"s{i}": rhythm(15, seed=i) * (i + 1) for i in range(3)})
+    many = SeasonalProfile().fit(frame)
+    index = frame.index[-50:]
+    bands = many.predict_bands(index)
+    assert bands.columns.names == ["series", "band"]
+    scores = many.score(frame)
+    assert list(scores.columns) == list(frame.columns)
+    for column in frame.columns:
+        one = SeasonalProfile().fit(frame[column])
+        np.testing.assert_allclose(bands[column].to_numpy(),
+                                   one.predict_bands(index).to_numpy(), rtol=1e-9)
+        np.testing.assert_allclose(scores[column].to_numpy(),
+                                   one.score(frame[column]).to_numpy(), rtol=1e-9, atol=1e-12)
+
+
+# -------------------------------------------------------------------- data quality
+
+
+def test_raw_counters_are_refused_with_advice_to_rate_them():
+    counter = rhythm(3).cumsum()
+    counter.iloc[500:] -= counter.iloc[499]  # a process restart resets it
+    with pytest.raises(CounterInputError, match=r"rate\("):
+        SeasonalProfile().fit(counter)
+    with pytest.raises(CounterInputError):
+        auto(counter.sample(frac=1, random_state=0))  # shuffled rows: still a counter
+
+
+def test_inputs_need_a_tz_aware_time_index():
+    series = rhythm(3)
+    with pytest.raises(BaselineInputError, match="tz-aware"):
+        SeasonalProfile().fit(series.tz_localize(None))
+    with pytest.raises(BaselineInputError, match="DatetimeIndex"):
+        SeasonalProfile().fit(series.reset_index(drop=True))
+    with pytest.raises(BaselineInputError, match="numeric"):
+        SeasonalProfile().fit(pd.Series(["a"] * len(series), index=series.index))
+    assert issubclass(BaselineInputError, ImanalyticsError)
+
+
+def test_short_histories_say_what_they_need():
+    with pytest.raises(ShortHistoryError, match="two weeks"):
+        SeasonalProfile(season="week").fit(rhythm(5))
+    with pytest.raises(ShortHistoryError, match="at least 7 days 02:00:00|at least 7 days"):
+        WeekOverWeekZScore().fit(rhythm(5))
+    with pytest.raises(ShortHistoryError, match="10 finite values"):
+        auto(rhythm(3).iloc[:5])
+
+
+def test_constant_series_warn_and_never_divide_by_zero():
+    flat = pd.Series(5.0, index=rhythm(3).index)
+    with pytest.warns(ConstantSeriesWarning, match="constant"):
+        model = SeasonalProfile().fit(flat)
+    scores = model.score(flat)
+    assert np.isfinite(scores).all() and scores.max() == 0
+    moved = flat.copy()
+    moved.iloc[-5:] = 7.5  # far beyond the floor (5 % of the level per spread)
+    assert model.score(moved).iloc[-5:].min() > 0.9
+
+
+def test_nan_is_ignored_in_fit_and_scores_zero_inf_scores_one():
+    series = rhythm(4)
+    holed = series.copy()
+    holed.iloc[::7] = np.nan
+    holed.iloc[3] = np.inf
+    with pytest.warns(NonFiniteWarning, match="Inf"):
+        model = SeasonalProfile().fit(holed)
+    scores = model.score(holed)
+    assert (scores[holed.isna()] == 0).all()
+    assert scores.iloc[3] == 1.0
+    assert np.isfinite(model.predict_bands(series.index).to_numpy()).all()
+
+
+def test_gaps_and_irregular_sampling_warn_by_name():
+    series = rhythm(4)
+    gapped = series.drop(series.index[300:500])
+    with pytest.warns(GapWarning, match="gaps longer than"):
+        SeasonalProfile().fit(gapped)
+    rng = np.random.default_rng(0)
+    irregular = series.iloc[np.sort(rng.choice(len(series), 600, replace=False))]
+    with pytest.warns(IrregularSamplingWarning, match="irregular"):
+        SeasonalProfile().fit(irregular)
+
+
+def test_bad_parameters_fail_at_fit_with_a_named_message(history):
+    with pytest.raises(BaselineInputError, match="direction"):
+        SeasonalProfile(direction="sideways").fit(history)
+    with pytest.raises(BaselineInputError, match="slot"):
+        SeasonalProfile(slot="11m").fit(history)
+    with pytest.raises(BaselineInputError, match="sensitivity"):
+        AdaptiveBand(sensitivity=-1).fit(history)
+
+
+# --------------------------------------------------------------------- persistence
+
+
+@pytest.mark.parametrize("name", IDS)
+def test_save_load_round_trip(fitted, history, tmp_path, name):
+    path = save(fitted[name], tmp_path / "model.joblib")
+    loaded = load(path)
+    assert type(loaded) is type(fitted[name])
+    assert loaded.get_params() == fitted[name].get_params()
+    pd.testing.assert_series_equal(loaded.score(history), fitted[name].score(history))
+
+
+def test_fits_are_reproducible_for_a_seed(history, slis_frame):
+    a = QuantileGBM(max_iter=20, random_state=3).fit(history).score(history)
+    b = QuantileGBM(max_iter=20, random_state=3).fit(history).score(history)
+    pd.testing.assert_series_equal(a, b)
+    f1 = MultiSLIIsolationForest(n_estimators=30, random_state=4).fit(slis_frame)
+    f2 = MultiSLIIsolationForest(n_estimators=30, random_state=4).fit(slis_frame)
+    pd.testing.assert_series_equal(f1.score(slis_frame), f2.score(slis_frame))
+
+
+def test_load_refuses_foreign_and_newer_files(tmp_path):
+    import joblib
+
+    joblib.dump({"hello": 1}, tmp_path / "other.joblib")
+    with pytest.raises(PersistenceError, match="not an imanalytics baseline"):
+        load(tmp_path / "other.joblib")
+    joblib.dump({"format": "imanalytics.baselines", "version": 99}, tmp_path / "new.joblib")
+    with pytest.raises(PersistenceError, match="upgrade"):
+        load(tmp_path / "new.joblib")
+    (tmp_path / "junk.joblib").write_text("not a pickle")
+    with pytest.raises(PersistenceError, match="not a baseline file"):
+        load(tmp_path / "junk.joblib")
+    with pytest.raises(PersistenceError, match="does not exist"):
+        load(tmp_path / "missing.joblib")
+
+
+# -------------------------------------------------------------------------- auto
+
+
+def test_auto_detects_seasonality():
+    assert choose(rhythm(10)).season == "day"
+    assert choose(rhythm(21, step="15min", weekly=True)).season == "week"
+    rng = np.random.default_rng(0)
+    index = rhythm(10).index
+    noise = pd.Series(rng.standard_normal(len(index)) + 5, index=index)
+    assert choose(noise).season == "none"
+
+
+def test_auto_aligns_scores_with_irregular_duplicated_shuffled_rows():
+    series = rhythm(6)
+    rng = np.random.default_rng(2)
+    jitter = pd.to_timedelta(rng.integers(0, 240, len(series)), unit="s")
+    messy = pd.Series(series.to_numpy(), index=series.index + jitter)
+    messy = pd.concat([messy, messy.iloc[100:130] * 1.001])  # duplicated timestamps
+    messy = messy.iloc[rng.permutation(len(messy))]  # out of order
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = auto(messy)
+    scores = model.score(messy)
+    assert scores.index.equals(messy.index)  # same rows, same order
+    ordered = model.score(messy.sort_index(kind="stable"))
+    pd.testing.assert_series_equal(scores.sort_index(kind="stable"), ordered)
+    assert scores.between(0, 1).all() and scores.median() < 0.2
+
+
+def test_auto_handles_short_histories():
+    short = rhythm(0.25, step="1min")  # six hours
+    model = auto(short)
+    assert model.season_ == "none"
+    spiked = short.copy()
+    spiked.iloc[-10:] *= 4
+    assert model.score(spiked).iloc[-10:].min() > model.default_threshold
+
+
+def test_auto_stops_alerting_after_a_level_shift():
+    series = rhythm(12)
+    shifted = series.copy()
+    shifted.iloc[-4 * 288:] *= 1.5  # a lasting change four days before the end
+    model = auto(series.iloc[:-4 * 288])
+    scores = model.score(shifted)
+    assert scores.iloc[-4 * 288:-4 * 288 + 12].mean() > 0.5  # seen when it happens
+    assert scores.iloc[-2 * 288:].quantile(0.9) < model.default_threshold  # then absorbed

@@ -1,0 +1,152 @@
+"""Threshold tuning reviews: candidates, recommendations, shipped rules on real tools."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+import yaml
+from browser import distinct_colours, rendered_dom, screenshot
+
+from imanalytics.review import Review, ReviewError, review_thresholds
+from imanalytics.review.backtest import FOR_DURATIONS, SENSITIVITIES, STATIC_SCALES
+from imanalytics.review.cli import report
+from imanalytics.rulefiles import check_rules, run_rule_tests
+from imanalytics.sandbox.incidents import write_incidents
+from imanalytics.sandbox.services import PushgatewaySandbox
+from imanalytics.sandbox.tools import find_tool
+from imanalytics.sandbox.workload import simulate
+
+STRATEGIES = ("adaptive_band", "seasonal")
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return simulate(instances=2, days=8, seed=31, end="2026-03-09T00:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def review(fleet) -> Review:
+    return review_thresholds(fleet, since="8d", strategies=STRATEGIES)
+
+
+@pytest.fixture(scope="module")
+def written(review, tmp_path_factory):
+    out = tmp_path_factory.mktemp("review")
+    return report(review, out)
+
+
+def test_every_sli_gets_its_full_grid_of_candidates(review):
+    per_sli = len(STATIC_SCALES) * len(FOR_DURATIONS)
+    per_sli += len(STRATEGIES) * len(SENSITIVITIES) * len(FOR_DURATIONS)
+    counts = review.candidates.groupby("sli").size()
+    assert (counts == per_sli).all() and len(counts) == 7
+
+
+def test_recommendations_respect_the_page_budget_where_incidents_exist(review):
+    judged = review.recommendations[review.recommendations["incidents"] > 0]
+    assert len(judged) >= 3
+    fitting = judged[judged["why"].str.startswith("best F1")]
+    assert (fitting["pages_per_week"] <= review.page_budget).all()
+    assert (fitting["recall"] >= 0.5).all()
+    assert review.recommendations["exportable"].all()
+
+
+def test_without_incidents_candidates_are_ranked_by_noise(fleet):
+    quiet = review_thresholds(fleet, since="8d", incidents=[], strategies=("adaptive_band",),
+                              sli_keys=["processing_latency_p99"])
+    assert quiet.recommendations["why"].iloc[0].startswith("no incidents")
+    assert quiet.candidates["recall"].isna().all()
+
+
+def test_bad_arguments_are_named(fleet):
+    with pytest.raises(ReviewError, match="unknown strategy 'nope'|unknown strategy nope"):
+        review_thresholds(fleet, strategies=("nope",))
+    with pytest.raises(ReviewError, match="unknown SLI latency"):
+        review_thresholds(fleet, sli_keys=["latency"])
+
+
+def test_shipped_rules_pass_promtool(written):
+    check_rules(written["alerts"], written["baseline_rules"])
+    assert "SUCCESS" in run_rule_tests(written["alert_tests"])
+    doc = yaml.safe_load(written["alert_tests"].read_text())
+    names = [t["name"] for t in doc["tests"]]
+    assert any("fires on" in n for n in names) and any("stays silent" in n for n in names)
+    for test in doc["tests"]:
+        fired = any(c["exp_alerts"] for c in test["alert_rule_test"])
+        assert fired == ("fires on" in test["name"]), test["name"]
+
+
+def test_alert_rules_follow_the_conventions(written):
+    rules = [r for g in yaml.safe_load(written["alerts"].read_text())["groups"]
+             for r in g["rules"]]
+    assert rules
+    for rule in rules:
+        assert rule["alert"][0].isupper() and "_" not in rule["alert"]
+        assert rule["labels"]["severity"] in ("critical", "warning", "info")
+        assert {"summary", "description", "runbook_url"} <= set(rule["annotations"])
+        assert "for" in rule
+
+
+def test_alertmanager_config_passes_amtool(written):
+    subprocess.run([find_tool("amtool"), "check-config", str(written["alertmanager"])],
+                   check=True, capture_output=True)
+
+
+def test_summary_and_csv_are_written(written, review):
+    text = written["summary"].read_text()
+    assert "## Recommendations" in text
+    assert all(sli in text for sli in review.recommendations["sli"])
+    assert len(written["candidates"].read_text().splitlines()) == len(review.candidates) + 1
+
+
+def test_the_report_is_seen_in_chromium(written, review, tmp_path):
+    dom = rendered_dom(written["report"])
+    assert dom.count('class="main-svg"') >= 2 * len(review.backtests)
+    pixels = screenshot(written["report"], tmp_path / "report.png")
+    assert distinct_colours(pixels) > 50
+
+
+def test_cli_reviews_a_server_and_pushes_its_run_metrics(prom, workload, tmp_path):
+    incidents = tmp_path / "incidents.yaml"
+    write_incidents(workload.incidents, incidents)
+    with PushgatewaySandbox() as gateway:
+        done = subprocess.run(
+            [sys.executable, "-m", "imanalytics", "review-thresholds", "--url", prom.url,
+             "--since", "2d", "--until", workload.end.isoformat(), "--incidents",
+             str(incidents), "--out", str(tmp_path / "out"), "--strategies", "adaptive_band",
+             "--pushgateway", gateway.url], capture_output=True, text=True, timeout=600)
+        metrics = urllib.request.urlopen(f"{gateway.url}/metrics", timeout=10).read().decode()
+    assert done.returncode == 0, done.stderr
+    assert "report: " in done.stdout and (tmp_path / "out" / "report.html").exists()
+    line = next(x for x in metrics.splitlines()
+                if x.startswith("imanalytics_review_candidates_evaluated{"))
+    assert float(line.split()[-1]) > 100
+
+
+def test_cli_names_a_broken_incidents_file(tmp_path):
+    bad = tmp_path / "incidents.yaml"
+    bad.write_text("- start: yesterday\n  end: 2026-03-01T00:00:00Z\n  kind: message_loss\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "imanalytics", "review-thresholds", "--url", "http://127.0.0.1:9",
+         "--incidents", str(bad)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "incidents.yaml" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_firing_follows_prometheus_for_semantics():
+    import pandas as pd
+
+    from imanalytics.review.events import firing_events, flaps
+
+    index = pd.date_range("2026-03-01", periods=12, freq="1min", tz="UTC").as_unit("ms")
+    on = [0, 1, 1, 1, 1, 0, 1, 1, 0, 1, 1, 1]
+    condition = pd.DataFrame({"a": [bool(x) for x in on]}, index=index)
+    events = firing_events(condition, pd.Timedelta("2min"))
+    assert list(events["start"]) == [index[3], index[11]]  # held for 2 m: 3rd evaluation
+    assert list(events["since"]) == [index[1], index[9]]
+    assert list(events["resolved"]) == [True, False]
+    assert len(firing_events(condition, pd.Timedelta(0))) == 3
+    assert flaps(firing_events(condition, pd.Timedelta(0)), pd.Timedelta("5min")) == 2
