@@ -89,17 +89,8 @@ class PrometheusSandbox:
 
     def stop(self) -> None:
         """Stop the server and remove its directory; safe to call twice."""
-        proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        self.process = terminate(self.process, timeout=20)
+        self.dir = remove_dir(self.dir)
         self.port = None
 
     def __enter__(self) -> PrometheusSandbox:
@@ -198,6 +189,22 @@ def _import_block(promtool: str, source: Path, data: Path) -> None:
     if done.returncode != 0:
         raise SandboxError(f"promtool backfill of {source.name} failed: "
                            f"{_tail(done.stderr or done.stdout)}")
+
+
+def terminate(proc: subprocess.Popen | None, timeout: float) -> None:
+    """Stop `proc` politely, then firmly; returns None for the caller's handle."""
+    if proc is not None and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def remove_dir(path: Path | None) -> None:
+    if path is not None:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:

@@ -6,14 +6,13 @@ polled over HTTP, and everything removed on stop, on Ctrl-C and on errors.
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from .server import SandboxError, _die_with_parent, _tail, free_port
+from .server import SandboxError, _die_with_parent, _tail, free_port, remove_dir, terminate
 from .tools import find_tool
 
 READY_TIMEOUT_S = 30.0
@@ -58,17 +57,8 @@ class LoopbackService:
         return self
 
     def stop(self) -> None:
-        proc, self.process = self.process, None
-        if proc is not None and proc.poll() is None:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        if self.dir is not None:
-            shutil.rmtree(self.dir, ignore_errors=True)
-            self.dir = None
+        self.process = terminate(self.process, timeout=10)
+        self.dir = remove_dir(self.dir)
         self.port = None
 
     def __enter__(self):
