@@ -13,7 +13,7 @@ matching alert / incidents (an incident counts once, whichever of its SLIs caugh
 first firing − incident start.
 
 Seeds: defaults were chosen while looking at seeds 1 and 2 only (``--tuning``); the table
-in the README is the evaluation seeds 101-105, which were not looked at before.
+in the README is the evaluation seeds 101-105, which were not used to choose them.
 
 Run: ``.venv/bin/python bench/bench_baseline_quality.py [--seeds 101 102 ...]``. Not a test.
 """

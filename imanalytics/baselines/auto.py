@@ -17,7 +17,7 @@ What it does, in order:
    less than two days): medians and MADs are robust to incidents in the history, the
    per-season levels and the trailing-median level following absorb level shifts.
 
-Its `score` and `default_threshold` (0.5: the band edge at 3 robust standard deviations)
+Its `score` and `default_threshold` (0.5: the band edge, 4 spreads from the centre)
 are what threshold reviews and the CLI use when nobody chose an estimator.
 """
 

@@ -6,7 +6,13 @@ sensitivity ``k`` is ``centre ± k·spread``. The anomaly score of a value ``x``
     z = (x - centre) / spread        score = z² / (z² + k²)    (k = `sensitivity`)
 
 so a value on the band edge scores exactly 0.5 (the `default_threshold`), the centre
-scores 0 and the score tends to 1 far outside. `signed_score` carries the side (negative
+scores 0 and the score tends to 1 far outside.
+
+The default sensitivity is 4 spreads, not the textbook 3: SLIs are sampled every minute
+and their noise is correlated over many minutes, so a 3-spread band is crossed for the
+five minutes of a typical ``for:`` about once a week per series by noise alone, while real
+incidents are rarely that subtle. Spreads are honest forecast errors (see each estimator),
+with tails widened where the noise is heavier than normal. `signed_score` carries the side (negative
 below the centre); `score` keeps the side(s) named by `direction`. A missing value (NaN)
 scores 0 — no evidence, as an absent series resolves a Prometheus alert — and ±Inf scores
 1 on its side. Scores are causal: a point's score uses the fitted state and the data up to

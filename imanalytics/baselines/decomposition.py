@@ -30,7 +30,7 @@ class STLBands(LevelFollowing, Baseline):
     """
 
     def __init__(self, period="auto", step="5m", robust=True, seasonal=7, history="28d",
-                 adapt="1d", sensitivity=3.0, direction="both", min_rel_spread=0.05,
+                 adapt="1d", sensitivity=4.0, direction="both", min_rel_spread=0.05,
                  smooth="1h", tail=0.99):
         self.period = period
         self.step = step

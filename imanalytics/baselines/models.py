@@ -52,7 +52,7 @@ class QuantileGBM(LevelFollowing, Baseline):
 
     def __init__(self, interval=0.9, step="5m", history="28d", max_iter=60,
                  learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20, adapt="1d",
-                 sensitivity=3.0, direction="both", min_rel_spread=0.05, tail=0.99,
+                 sensitivity=4.0, direction="both", min_rel_spread=0.05, tail=0.99,
                  random_state=0):
         self.interval = interval
         self.step = step
@@ -167,7 +167,7 @@ class MultiSLIIsolationForest(BaseEstimator):
     default_threshold = 0.5
 
     def __init__(self, directions=None, contamination=0.005, season="auto", slot="5m",
-                 history="28d", adapt="1d", sensitivity=3.0, n_estimators=200, max_samples=256,
+                 history="28d", adapt="1d", sensitivity=4.0, n_estimators=200, max_samples=256,
                  random_state=0):
         self.directions = directions
         self.contamination = contamination
@@ -193,14 +193,14 @@ class MultiSLIIsolationForest(BaseEstimator):
         # second half of the history against profiles of the first), as when scoring;
         # in-sample deviations are smaller and would make every new point look odd.
         half = frame.index[0] + (frame.index[-1] - frame.index[0]) / 2
-        early = frame[frame.index < half]
         try:
-            self.profiles_ = self._profiles(early)
-            features = self._features(frame[frame.index >= half])
-        except checks.ShortHistoryError:
-            self.profiles_ = self._profiles(frame)
-            features = self._features(frame)
+            early = self._profiles(frame[frame.index < half])
+            features = self._features(frame[frame.index >= half], early)
+        except checks.ShortHistoryError:  # too short to split: in-sample deviations
+            features = None
         self.profiles_ = self._profiles(frame)
+        if features is None:
+            features = self._features(frame)
         self.forest_ = IsolationForest(n_estimators=self.n_estimators,
                                        max_samples=self.max_samples,
                                        random_state=self.random_state).fit(features)
@@ -239,9 +239,9 @@ class MultiSLIIsolationForest(BaseEstimator):
         parts = {c: p.bands(frame[c], sensitivity) for c, p in self.profiles_.items()}
         return pd.concat(parts, axis=1, names=["series", "band"])
 
-    def _features(self, frame: pd.DataFrame) -> np.ndarray:
+    def _features(self, frame: pd.DataFrame, profiles: dict | None = None) -> np.ndarray:
         columns = []
-        for column, profile in self.profiles_.items():
+        for column, profile in (profiles or self.profiles_).items():
             x = frame[column].to_numpy()
             band = profile.bands(frame[column], sensitivity=1.0)  # edges one spread away
             centre = band["centre"].to_numpy()

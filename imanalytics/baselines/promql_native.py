@@ -135,7 +135,7 @@ class WeekOverWeekZScore(PromQLScheme):
 
     strategy = "week_over_week"
 
-    def __init__(self, period="1w", seasons=3, window="4h", sensitivity=3.0, direction="both",
+    def __init__(self, period="1w", seasons=3, window="4h", sensitivity=4.0, direction="both",
                  min_rel_spread=0.05, prometheus="2.42.0"):
         self.period = period
         self.seasons = seasons
@@ -202,7 +202,7 @@ class AdaptiveBand(PromQLScheme):
 
     strategy = "adaptive_band"
 
-    def __init__(self, short="1h", long="1d", sensitivity=3.0, direction="both",
+    def __init__(self, short="1h", long="1d", sensitivity=4.0, direction="both",
                  min_rel_spread=0.05, prometheus="2.42.0"):
         self.short = short
         self.long = long

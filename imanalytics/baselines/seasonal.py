@@ -58,7 +58,7 @@ class SeasonalProfile(Baseline):
     """
 
     def __init__(self, season="auto", slot="5m", history="28d", trend=True, adapt="1d",
-                 sensitivity=3.0, direction="both", min_rel_spread=0.05, smooth="1h",
+                 sensitivity=4.0, direction="both", min_rel_spread=0.05, smooth="1h",
                  tail=0.99):
         self.season = season
         self.slot = slot
