@@ -413,3 +413,43 @@ def test_auto_stops_alerting_after_a_level_shift():
     scores = model.score(shifted)
     assert scores.iloc[-4 * 288:-4 * 288 + 12].mean() > 0.5  # seen when it happens
     assert scores.iloc[-2 * 288:].quantile(0.9) < model.default_threshold  # then absorbed
+
+
+def test_auto_learns_the_noise_of_a_mostly_zero_count():
+    """Error counts and queue depths are mostly 0: a 1 or 2 is their noise, a burst is not."""
+    rng = np.random.default_rng(3)
+    index = pd.date_range(START, periods=14 * 1440, freq="1min", tz="UTC")
+    counts = pd.Series(rng.poisson(0.3, len(index)).astype(float), index=index)
+    model = auto(counts)
+    assert (model.score(counts) >= model.default_threshold).mean() < 0.001
+    burst = counts.copy()
+    burst.iloc[-60:] += 20
+    assert model.score(burst).iloc[-60:].min() > model.default_threshold
+
+
+def test_incidents_in_a_short_history_do_not_widen_its_band():
+    """Three spiked hours of 72 are past the 0.99 quantile; they must not become the tail."""
+    rng = np.random.default_rng(4)
+    index = pd.date_range(START, periods=72, freq="1h", tz="UTC")
+    values = 50 + 3 * rng.standard_normal(72)
+    values[60:63] += 30
+    series = pd.Series(values, index=index)
+    scores = auto(series).score(series)
+    assert scores.iloc[60:63].min() > 0.5
+    assert (scores.drop(index[60:63]) > 0.5).sum() <= 1
+
+
+def test_auto_prefers_a_weekly_profile_when_weekends_differ_less_than_days():
+    """A weekend dip a third of the daily swing leaves acf(1w) ~ acf(1d); the held-out
+    spreads still show the weekly profile is the better forecast."""
+    index = pd.date_range(START, periods=35 * 48, freq="30min", tz="UTC")
+    hours = (index.hour + index.minute / 60).to_numpy()
+    weekend = np.where(index.day_of_week >= 5, -3000.0, 0.0)
+    rng = np.random.default_rng(5)
+    values = 15000 + 10000 * np.sin(2 * np.pi * (hours - 8) / 24) + weekend
+    series = pd.Series(values + 800 * rng.standard_normal(len(index)), index=index)
+    choice = choose(series)
+    assert choice.acf["1w"] < choice.acf["1d"] + 0.05  # the autocorrelations alone say "day"
+    assert choice.season == "week"
+    model = auto(series)
+    assert (model.score(series) >= model.default_threshold).mean() < 0.005

@@ -67,15 +67,29 @@ def mad_correction(n: np.ndarray) -> np.ndarray:
     return out
 
 
+TAIL_BASE = 0.95  # the quantile whose width an incident in the history hardly moves
+TAIL_STRETCH = 1.5  # how far the `tail` quantile may widen a side beyond TAIL_BASE's factor
+TAIL_MIN_POINTS = 200  # fewer residuals than this say nothing about tails
+
+
 def tail_factors(u: np.ndarray, tail: float | None) -> dict:
     """How much wider than Gaussian each side of standardised residuals `u` is at the
-    `tail` quantile (at least 1): ``tail_lower``, ``tail_upper`` per column."""
+    `tail` quantile (at least 1): ``tail_lower``, ``tail_upper`` per column.
+
+    Incidents in the history sit in the extreme tail: an hour of outage in four weeks is
+    past the 0.99 quantile. So the `tail` factor is trusted only up to `TAIL_STRETCH`
+    times the factor at `TAIL_BASE`, which a few hours of incidents do not move; skewed
+    noise (latencies, ratios) already shows at the 0.95 quantile.
+    """
     n = u.shape[-1] if u.ndim > 1 else 1
-    if tail is None:
-        return {"tail_lower": np.ones(n), "tail_upper": np.ones(n)}
     flat = u.reshape(-1, n)
+    if tail is None or flat.shape[0] < TAIL_MIN_POINTS:
+        return {"tail_lower": np.ones(n), "tail_upper": np.ones(n)}
     with np.errstate(all="ignore"):
         flat = np.where(np.isfinite(flat), flat, 0.0)
-    low, high = np.quantile(flat, [1 - tail, tail], axis=0)
-    z = float(ndtri(tail))
-    return {"tail_lower": np.maximum(1.0, -low / z), "tail_upper": np.maximum(1.0, high / z)}
+    low, base_low, base_high, high = np.quantile(
+        flat, [1 - tail, 1 - TAIL_BASE, TAIL_BASE, tail], axis=0)
+    z, z_base = float(ndtri(tail)), float(ndtri(TAIL_BASE))
+    lower = np.minimum(-low / z, TAIL_STRETCH * np.maximum(1.0, -base_low / z_base))
+    upper = np.minimum(high / z, TAIL_STRETCH * np.maximum(1.0, base_high / z_base))
+    return {"tail_lower": np.maximum(1.0, lower), "tail_upper": np.maximum(1.0, upper)}

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import checks, robust
-from .base import MEAN_ABS_TO_SIGMA, Baseline, floor_spread, follow_level
+from .base import GLOBAL_SPREAD_SHARE, MEAN_ABS_TO_SIGMA, Baseline, floor_spread, follow_level
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
@@ -123,7 +123,7 @@ class SeasonalProfile(Baseline):
         self.profile_ = _fill_empty_slots(np.roll(fit["profile"], roll, axis=0))
         self.level_, self.slope_, self.tiny_ = fit["level"], fit["slope"], fit["tiny"]
         self.multiplicative_ = fit["multiplicative"].astype(bool)
-        self.global_spread_ = _global_sigma(fit["sigma"], fit["mean_abs"])
+        self.global_spread_ = fit["global"]
         sigma = np.roll(fit["sigma"], roll, axis=0)
         self.spread_ = np.where(np.isfinite(sigma), sigma, self.global_spread_)
         self.tail_lower_, self.tail_upper_ = fit["tail_lower"], fit["tail_upper"]
@@ -294,10 +294,22 @@ def _fit_cube(cube: np.ndarray, settings: _Settings) -> dict:
     count = np.full(profile.shape, residual.size // residual.shape[2]) if settings.pooled \
         else np.sum(np.isfinite(residual), axis=0)
     sigma = _sigma(over_periods(np.abs(residual), 0), count, settings.half)
-    out.update(sigma=sigma, mean_abs=np.nanmean(np.abs(residual), axis=(0, 1)))
+    out.update(_floored(sigma, np.nanmean(np.abs(residual), axis=(0, 1))))
     with np.errstate(all="ignore"):  # a zero sigma (constant series) gives Inf: ignored
-        out.update(robust.tail_factors(residual / sigma[None], settings.tail))
+        out.update(robust.tail_factors(residual / out["sigma"][None], settings.tail))
     return out
+
+
+def _floored(sigma: np.ndarray, mean_abs: np.ndarray) -> dict:
+    """Slot sigmas raised to their share of the overall one, and that overall sigma.
+
+    Tails are measured against the floored sigma: on a mostly-zero series (errors, queue
+    depth) the slot MADs are 0 and the occasional 1 or 2 is the tail to be learned.
+    """
+    overall = _global_sigma(sigma, mean_abs)
+    with np.errstate(all="ignore"):
+        floored = np.fmax(sigma, GLOBAL_SPREAD_SHARE * overall[None, :])
+    return {"sigma": floored, "global": overall}
 
 
 def apply_level(x, level, mult):
@@ -338,10 +350,9 @@ def _raw_spread(values, a, base, n_slots, fit, tail, half) -> dict:
     groups = pd.DataFrame(np.abs(residual)).groupby(group)
     median_abs = groups.median().reindex(slots).to_numpy()
     count = groups.count().reindex(slots).to_numpy()
-    sigma = _sigma(median_abs, count, half)
-    out = {"sigma": sigma, "mean_abs": np.nanmean(np.abs(residual), axis=0)}
+    out = _floored(_sigma(median_abs, count, half), np.nanmean(np.abs(residual), axis=0))
     with np.errstate(all="ignore"):
-        out.update(robust.tail_factors(residual / sigma[group], tail))
+        out.update(robust.tail_factors(residual / out["sigma"][group], tail))
     return out
 
 
