@@ -101,7 +101,9 @@ class QuantileGBM(LevelFollowing, Baseline):
         r = grid_v - centre
         with np.errstate(all="ignore"):
             u = r / np.where(r >= 0, hi, lo)
-        tails = robust.tail_factors(u, self.tail)
+        # In-sample quantile fits are narrower than on new data; the full tail of their
+        # residuals, not a capped one, is what widens them back.
+        tails = robust.tail_factors(u, self.tail, stretch=None)
         self.tail_lower_, self.tail_upper_ = tails["tail_lower"][0], tails["tail_upper"][0]
 
     def _regressor(self, q: float) -> HistGradientBoostingRegressor:

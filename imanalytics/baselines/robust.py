@@ -72,14 +72,15 @@ TAIL_STRETCH = 1.5  # how far the `tail` quantile may widen a side beyond TAIL_B
 TAIL_MIN_POINTS = 200  # fewer residuals than this say nothing about tails
 
 
-def tail_factors(u: np.ndarray, tail: float | None) -> dict:
+def tail_factors(u: np.ndarray, tail: float | None, stretch: float | None = TAIL_STRETCH) -> dict:
     """How much wider than Gaussian each side of standardised residuals `u` is at the
     `tail` quantile (at least 1): ``tail_lower``, ``tail_upper`` per column.
 
     Incidents in the history sit in the extreme tail: an hour of outage in four weeks is
     past the 0.99 quantile. So the `tail` factor is trusted only up to `TAIL_STRETCH`
     times the factor at `TAIL_BASE`, which a few hours of incidents do not move; skewed
-    noise (latencies, ratios) already shows at the 0.95 quantile.
+    noise (latencies, ratios) already shows at the 0.95 quantile. ``stretch=None`` trusts
+    the `tail` quantile fully.
     """
     n = u.shape[-1] if u.ndim > 1 else 1
     flat = u.reshape(-1, n)
@@ -90,6 +91,7 @@ def tail_factors(u: np.ndarray, tail: float | None) -> dict:
     low, base_low, base_high, high = np.quantile(
         flat, [1 - tail, 1 - TAIL_BASE, TAIL_BASE, tail], axis=0)
     z, z_base = float(ndtri(tail)), float(ndtri(TAIL_BASE))
-    lower = np.minimum(-low / z, TAIL_STRETCH * np.maximum(1.0, -base_low / z_base))
-    upper = np.minimum(high / z, TAIL_STRETCH * np.maximum(1.0, base_high / z_base))
+    cap = np.inf if stretch is None else stretch
+    lower = np.minimum(-low / z, cap * np.maximum(1.0, -base_low / z_base))
+    upper = np.minimum(high / z, cap * np.maximum(1.0, base_high / z_base))
     return {"tail_lower": np.maximum(1.0, lower), "tail_upper": np.maximum(1.0, upper)}
