@@ -225,7 +225,9 @@ def test_weekly_profile_sees_weekends_and_is_robust_to_one_bad_week():
 
 def test_short_history_falls_back_to_daily_slots():
     assert SeasonalProfile().fit(rhythm(9)).season_ == "day"
-    assert SeasonalProfile().fit(rhythm(15)).season_ == "week"
+    assert SeasonalProfile().fit(rhythm(15)).season_ == "day"  # two weeks: one bad one rules
+    assert SeasonalProfile().fit(rhythm(22)).season_ == "week"
+    assert SeasonalProfile(season="week").fit(rhythm(15)).season_ == "week"  # when asked
 
 
 def test_trend_is_followed():

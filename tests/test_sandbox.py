@@ -108,12 +108,19 @@ def _start_cli(tmp_path: Path):
     proc = subprocess.Popen(
         [sys.executable, "-m", "imanalytics", "sandbox", "--instances", "1", "--days", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=_as_from_a_terminal,
     )
     line = proc.stdout.readline()
     assert "Prometheus sandbox at" in line, proc.stderr.read() if proc.poll() else line
     url = line.split(" at ")[1].strip()
     pid = _server_pid(tmp_path)
     return proc, url, pid
+
+
+def _as_from_a_terminal() -> None:
+    # A suite started in the background (`make test &`) inherits SIGINT ignored, and
+    # Python keeps it ignored; a command typed at a terminal gets Ctrl-C.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def _server_pid(tmp_path: Path) -> int:

@@ -31,13 +31,12 @@ import numpy as np
 import pandas as pd
 
 from . import checks
-from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS, SeasonalProfile
+from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS, WEEKS_FOR_WEEKLY, SeasonalProfile
 
 SLOTS = ("5m", "10m", "15m", "30m", "1h", "2h", "3h", "4h", "6h", "12h")
 MIN_ACF = 0.3  # weaker day-to-day resemblance is not worth a profile
 RHYTHM_MARGIN = 0.1  # acf(1d) must beat acf(12h) by this much
 WEEKLY_MARGIN = 0.05  # acf(1w) must beat acf(1d) by this much
-WEEKS_FOR_WEEKLY = 3
 WEEKLY_SPREAD_GAIN = 0.9  # a weekly profile must cut the daily one's spread by 10 %
 
 

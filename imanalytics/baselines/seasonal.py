@@ -1,6 +1,6 @@
 """`SeasonalProfile`: robust centre and spread per slot of the week (or day), trend-adjusted.
 
-The history is cut into its most recent seasons (weeks, or days when less than two weeks
+The history is cut into its most recent seasons (weeks, or days when less than three weeks
 are available). Each season gets a level (the median of its deviations from the slot
 profile; a ratio for positive series, whose growth is proportional), a Theil-Sen line
 through the levels gives the trend, and per slot the centre is the median over seasons of
@@ -31,6 +31,8 @@ from .base import GLOBAL_SPREAD_SHARE, MEAN_ABS_TO_SIGMA, Baseline, floor_spread
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
+# A slot's median over two weeks is their mean, which one abnormal week drags along.
+WEEKS_FOR_WEEKLY = 3
 MONDAY_NS = 4 * DAY_NS  # 1970-01-05, the first Monday after the epoch: week slots start there
 SEASONS = {"week": WEEK_NS, "day": DAY_NS, "none": DAY_NS}  # "none": one slot, daily levels
 CHUNK = 512  # columns per block in multi-series fits: bounded memory, one block per thread
@@ -42,7 +44,8 @@ class SeasonalProfile(Baseline):
     Parameters
     ----------
     season : "auto", "week", "day" or "none"
-        "auto" takes "week" from two weeks of history, else "day" (needs two days).
+        "auto" takes "week" from three weeks of history (the median of two weeks is their
+        mean, which one abnormal week drags along), else "day" (needs two days).
     slot : duration of one profile slot ("5m").
     history : how much recent history the profile uses ("28d": four weeks).
     trend : fit a robust linear trend through the seasons' levels (multiplicative for
@@ -141,7 +144,7 @@ class SeasonalProfile(Baseline):
         needed = {"week": 2 * WEEK_NS, "day": 2 * DAY_NS, "none": 0}
         season = self.season
         if season == "auto":
-            season = "week" if span >= needed["week"] else "day"
+            season = "week" if span >= WEEKS_FOR_WEEKLY * WEEK_NS else "day"
         if span < needed[season]:
             raise checks.ShortHistoryError(
                 f"SeasonalProfile: a {season}ly profile needs at least two {season}s of "
