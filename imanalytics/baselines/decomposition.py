@@ -11,7 +11,7 @@ from statsmodels.tsa.seasonal import STL
 
 from . import checks, robust
 from .base import Baseline, LevelFollowing, floor_spread, slot_spread, tiny_floor
-from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS
+from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS, WEEKS_FOR_WEEKLY
 
 JUMP_SHARE = 0.1  # loess evaluated every 10% of its window and interpolated (R's stl default)
 
@@ -21,7 +21,7 @@ class STLBands(LevelFollowing, Baseline):
 
     Parameters
     ----------
-    period : "auto" ("1w" from two weeks of history, else "1d"), "1d" or "1w".
+    period : "auto" ("1w" from three weeks of history, else "1d"), "1d" or "1w".
     step : grid the series is put on before decomposing ("5m"); gaps are interpolated.
     robust : STL's robust fitting, so incidents in the history bend the components less.
     seasonal : STL's seasonal smoother length (odd, >= 7).
@@ -80,7 +80,7 @@ class STLBands(LevelFollowing, Baseline):
     def _period_ns(self, span: int) -> int:
         periods = {"1d": DAY_NS, "1w": WEEK_NS}
         if self.period == "auto":
-            period = WEEK_NS if span >= 2 * WEEK_NS else DAY_NS
+            period = WEEK_NS if span >= WEEKS_FOR_WEEKLY * WEEK_NS else DAY_NS
         elif self.period in periods:
             period = periods[self.period]
         else:

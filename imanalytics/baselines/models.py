@@ -24,7 +24,7 @@ from .base import (
     robust_sigma,
     tiny_floor,
 )
-from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS, SeasonalProfile
+from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS, WEEKS_FOR_WEEKLY, SeasonalProfile
 
 OUTLIER_SIGMAS = 6.0  # training points this far from the median model are incidents, not noise
 
@@ -32,7 +32,7 @@ OUTLIER_SIGMAS = 6.0  # training points this far from the median model are incid
 class QuantileGBM(LevelFollowing, Baseline):
     """Lower, middle and upper quantiles from HistGradientBoostingRegressor(loss="quantile")
     on calendar features (minute of day as value and sin/cos, day of week and weekend when
-    the history spans two weeks). The regressors run single-threaded: on one series' few
+    the history spans three weeks). The regressors run single-threaded: on one series' few
     thousand rows OpenMP threads cost more than they save, and far more when several fits
     share the cores.
 
@@ -79,7 +79,7 @@ class QuantileGBM(LevelFollowing, Baseline):
         if t[-1] - t[0] < DAY_NS:
             raise checks.ShortHistoryError(
                 f"QuantileGBM needs at least one day of history, got {checks.human(t[-1] - t[0])}")
-        self.weekly_ = bool(t[-1] - t[0] >= 2 * WEEK_NS)
+        self.weekly_ = bool(t[-1] - t[0] >= WEEKS_FOR_WEEKLY * WEEK_NS)
         grid_t, grid_v = _grid_medians(t, v, checks.duration_ns(self.step, "step"))
         features = calendar_features(grid_t, self.weekly_)
         tail = (1 - self.interval) / 2
