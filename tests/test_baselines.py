@@ -455,3 +455,29 @@ def test_auto_prefers_a_weekly_profile_when_weekends_differ_less_than_days():
     assert choice.season == "week"
     model = auto(series)
     assert (model.score(series) >= model.default_threshold).mean() < 0.005
+
+
+def test_quantile_gbm_spread_follows_the_quiet_night():
+    """Multiplicative noise: the night's spread is a fraction of the evening peak's."""
+    series = rhythm(14, step="1min", noise=0.05)
+    model = QuantileGBM().fit(series)
+    day = pd.date_range(START + pd.Timedelta(days=14), periods=24, freq="1h", tz="UTC")
+    bands = model.predict_bands(day)
+    width = (bands["upper"] - bands["centre"]).to_numpy()
+    sigma = 0.05 * truth(day)  # 30 at the 09:00 trough, 130 at the 21:00 peak
+    quiet, peak = width[9], width[21]
+    assert quiet < 0.5 * peak
+    assert quiet < 2 * 4 * sigma[9]  # sensitivity 4, and at most doubled by tail widening
+
+
+def test_quantile_gbm_learns_the_noise_of_a_sparse_ratio():
+    """Errors per path: most minutes 0, some a small ratio; a lasting burst is the anomaly."""
+    rng = np.random.default_rng(6)
+    index = pd.date_range(START, periods=14 * 1440, freq="1min", tz="UTC")
+    ratio = np.where(rng.random(len(index)) < 0.5, 0.0, rng.uniform(0, 0.004, len(index)))
+    series = pd.Series(ratio, index=index)
+    model = QuantileGBM(direction="upper").fit(series)
+    assert (model.score(series) >= model.default_threshold).mean() < 0.002
+    burst = series.copy()
+    burst.iloc[-30:] += 0.05
+    assert model.score(burst).iloc[-30:].min() > model.default_threshold

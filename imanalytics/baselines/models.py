@@ -17,6 +17,7 @@ from .base import (
     BOTH,
     DIRECTIONS,
     LOWER,
+    MEAN_ABS_TO_SIGMA,
     UPPER,
     Baseline,
     LevelFollowing,
@@ -86,19 +87,37 @@ class QuantileGBM(LevelFollowing, Baseline):
         self.quantiles_ = (tail, 0.5, 1 - tail)
         with threadpool_limits(1):
             middle = self._regressor(0.5).fit(features, grid_v)
-            # Incidents in the history would become the outer quantiles of their calendar
-            # cells: drop points far from the median model before fitting those.
-            r = grid_v - middle.predict(features)
-            keep = np.abs(r) <= OUTLIER_SIGMAS * max(robust_sigma(r), 1e-300)
-            low, high = (self._regressor(q).fit(features[keep], grid_v[keep])
-                         for q in (self.quantiles_[0], self.quantiles_[2]))
-            self.models_ = [low, middle, high]
+            raw_features = calendar_features(t, self.weekly_)
+            r = v - middle.predict(raw_features)
+            self.models_ = [None, middle, None]
+            self._fit_spread(raw_features, r, len(grid_v))
         self.step_ = int(np.median(np.diff(t))) if len(t) > 1 else 0
         self.tiny_ = float(tiny_floor(v))
+        self._calibrate(t, r)
+
+    def _fit_spread(self, features: np.ndarray, r: np.ndarray, size: int) -> None:
+        """The outer quantile models, fitted to the raw residuals of the median model.
+
+        Raw, not grid medians: a sparse series (errors per path) has medians of 0 and raw
+        values that are not. A seeded sample of `size` points keeps the cost of the grid.
+        Residuals, not values: they start near their answer, while a 0.95 model started
+        from the overall 0.95 quantile is still far above the quiet night after max_iter
+        rounds. Incidents in the history would become the outer quantiles of their
+        calendar cells: points far from the median model are left out.
+        """
+        keep = np.flatnonzero(np.abs(r) <= OUTLIER_SIGMAS * max(_overall_sigma(r), 1e-300))
+        if len(keep) > size:
+            rng = np.random.default_rng(self.random_state)
+            keep = np.sort(rng.choice(keep, size, replace=False))
+        low, high = (self._regressor(q).fit(features[keep], r[keep])
+                     for q in (self.quantiles_[0], self.quantiles_[2]))
+        self.models_ = [low, self.models_[1], high]
+
+    def _calibrate(self, t: np.ndarray, r: np.ndarray) -> None:
+        """Overall spread and tail factors of the raw residuals `r` at times `t`."""
         self.tail_lower_ = self.tail_upper_ = 1.0
-        centre, lo, hi = self._quantile_bands(features)
-        self.global_spread_ = robust_sigma(grid_v - centre)
-        r = grid_v - centre
+        self.global_spread_ = _overall_sigma(r)
+        _, lo, hi = self._fitted_bands(pd.DatetimeIndex(pd.to_datetime(t, utc=True)))
         with np.errstate(all="ignore"):
             u = r / np.where(r >= 0, hi, lo)
         # In-sample quantile fits are narrower than on new data; the full tail of their
@@ -126,7 +145,13 @@ class QuantileGBM(LevelFollowing, Baseline):
         with threadpool_limits(1):
             low, centre, high = (m.predict(features) for m in self.models_)
         z = ndtri(self.quantiles_[2])
-        return centre, np.maximum(centre - low, 0) / z, np.maximum(high - centre, 0) / z
+        return centre, np.maximum(-low, 0) / z, np.maximum(high, 0) / z
+
+
+def _overall_sigma(r: np.ndarray) -> float:
+    """Robust sigma of residuals; from their mean |r| when most are 0 (sparse counts)."""
+    sigma = robust_sigma(r)
+    return sigma if sigma > 0 else MEAN_ABS_TO_SIGMA * float(np.mean(np.abs(r)))
 
 
 def _grid_medians(t: np.ndarray, v: np.ndarray, step: int):
