@@ -4,7 +4,7 @@ and HTML pages that embed plotly.js so they open offline."""
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
@@ -19,18 +19,25 @@ MAX_POINTS = 3000
 
 
 def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
-                  bands: pd.DataFrame | None = None,
+                  bands: pd.DataFrame | Mapping[str, pd.DataFrame] | None = None,
                   alerts: pd.DataFrame | None = None,
                   incidents: pd.DataFrame | None = None,
                   threshold: float | None = None) -> go.Figure:
-    """One SLI: its series, an optional band (lower/upper), alerts and incident windows.
+    """One SLI: its series, optional bands (lower/upper), alerts and incident windows.
 
+    `bands` is one frame, or one per series (column name -> frame): the first is drawn
+    and a menu switches to the others, so several series' bands never pile up.
     `alerts` and `incidents` are frames with ``start`` and ``end`` columns.
     """
     fig = go.Figure()
     frame = thin(frame)
-    if bands is not None and len(bands):
-        _add_band(fig, thin(bands))
+    if isinstance(bands, pd.DataFrame):
+        bands = {"": bands}
+    bands = {k: b for k, b in (bands or {}).items() if len(b)}
+    for i, band in enumerate(bands.values()):
+        _add_band(fig, thin(band), visible=i == 0)
+    if len(bands) > 1:
+        _add_band_menu(fig, list(bands))
     for column in frame.columns:
         fig.add_trace(go.Scattergl(x=_x(frame.index), y=frame[column].to_numpy(), mode="lines",
                                    name=short_name(column), line={"width": 1.2}))
@@ -68,12 +75,23 @@ def short_name(column: str) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(labels.items())) or column
 
 
-def _add_band(fig: go.Figure, bands: pd.DataFrame) -> None:
+def _add_band(fig: go.Figure, bands: pd.DataFrame, visible: bool = True) -> None:
     x = _x(bands.index)
     fig.add_trace(go.Scatter(x=x, y=bands["upper"].to_numpy(), mode="lines", line={"width": 0},
-                             name="band", showlegend=False, hoverinfo="skip"))
+                             name="band", showlegend=False, hoverinfo="skip", visible=visible))
     fig.add_trace(go.Scatter(x=x, y=bands["lower"].to_numpy(), mode="lines", line={"width": 0},
-                             fill="tonexty", fillcolor=BAND_FILL, name="baseline band"))
+                             fill="tonexty", fillcolor=BAND_FILL, name="baseline band",
+                             visible=visible))
+
+
+def _add_band_menu(fig: go.Figure, columns: list[str]) -> None:
+    """A drop-down that shows one series' band (the band traces are the first 2·n)."""
+    traces = list(range(2 * len(columns)))
+    buttons = [{"label": f"band: {short_name(column)}", "method": "restyle",
+                "args": [{"visible": [j // 2 == i for j in traces]}, traces]}
+               for i, column in enumerate(columns)]
+    fig.update_layout(updatemenus=[{"buttons": buttons, "x": 1.0, "xanchor": "right",
+                                    "y": 1.15, "yanchor": "top", "showactive": True}])
 
 
 def _add_windows(fig: go.Figure, windows: pd.DataFrame | None, color: str, what: str,

@@ -39,3 +39,20 @@ def test_chromium_draws_the_plots_offline(tmp_path):
     assert dom.count('class="main-svg"') >= 2  # plotly drew both figures
     pixels = screenshot(page, tmp_path / "page.png")
     assert pixels.shape[0] > 500 and distinct_colours(pixels) > 50
+
+
+def test_one_band_per_series_is_chosen_from_a_menu(tmp_path):
+    index = pd.date_range("2026-03-01", periods=300, freq="1min", tz="UTC")
+    frame = pd.DataFrame({'x{instance="a"}': np.ones(300), 'x{instance="b"}': 2 * np.ones(300)},
+                         index=index)
+    bands = {c: pd.DataFrame({"lower": frame[c] - 0.1, "upper": frame[c] + 0.1})
+             for c in frame.columns}
+    fig = series_figure(frame, "connections", bands=bands)
+    visible = [trace.visible for trace in fig.data[:4]]
+    assert visible == [True, True, False, False]  # the first series' band only
+    buttons = fig.layout.updatemenus[0].buttons
+    assert [b.label for b in buttons] == ["band: instance=a", "band: instance=b"]
+    assert list(buttons[1].args[0]["visible"]) == [False, False, True, True]
+    page = tmp_path / "bands.html"
+    page.write_text(html_page("bands", [fig]))
+    assert "updatemenu-container" in rendered_dom(page)  # Chromium drew the menu

@@ -102,6 +102,12 @@ def test_summary_and_csv_are_written(written, review):
     assert len(written["candidates"].read_text().splitlines()) == len(review.candidates) + 1
 
 
+def test_the_report_offers_each_instances_band(written, review):
+    text = written["report"].read_text()
+    for instance in ("im-0", "im-1"):
+        assert f"band: instance={instance}" in text
+
+
 def test_the_report_is_seen_in_chromium(written, review, tmp_path):
     dom = rendered_dom(written["report"])
     assert dom.count('class="main-svg"') >= 2 * len(review.backtests)

@@ -26,6 +26,7 @@ BASELINE_RULES_FILE = "im-baselines.rules.yml"
 ALERT_TESTS_FILE = "im-alerts.rules.test.yml"
 TABLE_COLUMNS = ["candidate", "alerts", "alert_minutes", "pages_per_week", "flaps",
                  "precision", "recall", "f1", "mean_ttd_min"]
+MAX_BANDS = 12  # per SLI figure: each band is two traces of data in the page
 
 
 def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
@@ -132,19 +133,26 @@ def report_html(review) -> str:
 
 def _sli_figure(test: SLIBacktest, best: pd.Series):
     frame = test.frame[test.frame.index >= test.evaluated_from]
-    bands = None
-    if best["strategy"] in test.bands and test.bands[best["strategy"]]:
-        column, band = next(iter(test.bands[best["strategy"]].items()))
-        k = float(best["level"])
-        centre = band["centre"]
-        bands = pd.DataFrame({"lower": centre + k * (band["lower"] - centre),
-                              "upper": centre + k * (band["upper"] - centre)}).loc[frame.index]
     events = test.events[best["candidate"]]
+    bands = {}
+    strategy_bands = test.bands.get(best["strategy"]) or {}
+    for column in _most_alerted(list(strategy_bands), events)[:MAX_BANDS]:
+        band, k = strategy_bands[column], float(best["level"])
+        centre = band["centre"]
+        bands[column] = pd.DataFrame({"lower": centre + k * (band["lower"] - centre),
+                                      "upper": centre + k * (band["upper"] - centre)}
+                                     ).loc[frame.index]
     incidents = pd.DataFrame({"start": [i.start for i in test.incidents],
                               "end": [i.end for i in test.incidents]})
     threshold = float(best["level"]) if best["strategy"] == "static" else None
     return series_figure(frame, test.sli.title, test.sli.unit, bands, events, incidents,
                          threshold)
+
+
+def _most_alerted(columns: list[str], events: pd.DataFrame) -> list[str]:
+    """Series with the most alerts first (their bands are what a reviewer checks)."""
+    counts = events["series"].value_counts() if len(events) else pd.Series(dtype=int)
+    return sorted(columns, key=lambda c: -int(counts.get(c, 0)))  # stable: ties keep order
 
 
 def _html_table(frame: pd.DataFrame, columns: list[str], highlight: str | None = None) -> str:
