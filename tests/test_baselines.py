@@ -180,6 +180,15 @@ def test_multi_sli_forest_is_causal_and_sees_joint_changes(slis_frame):
     assert whole.iloc[-300:].median() < 0.2
 
 
+def test_multi_sli_forest_sees_one_sli_far_out(slis_frame):
+    """A goroutine leak or an error burst moves one SLI only, but far."""
+    forest = MultiSLIIsolationForest().fit(slis_frame)
+    for column in range(slis_frame.shape[1]):
+        broken = slis_frame.copy()
+        broken.iloc[-12:, column] *= 4
+        assert forest.score(broken).iloc[-12:].min() > forest.default_threshold, column
+
+
 def test_direction_keeps_only_the_bad_side(history):
     up = SeasonalProfile(direction="upper").fit(history)
     down = clone(up).set_params(direction="lower").fit(history)

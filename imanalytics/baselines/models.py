@@ -178,9 +178,10 @@ class MultiSLIIsolationForest(BaseEstimator):
     Each column (one SLI) is first turned into deviations from its own `SeasonalProfile`
     (z = (x - centre) / spread, compressed as sign·log1p|z|), so the forest compares
     deviations rather than daily rhythms; deviations on a column's good side are zeroed per
-    `directions`. The forest's anomaly measure m is calibrated on the history: with m0 its
-    median and m1 its ``1 - contamination`` quantile, u = (m - m0) / (m1 - m0) and the score
-    is u² / (u² + 1): 0.5 where only `contamination` of the history lies.
+    `directions`. The largest and the root-sum-square deviation are two more features.
+    The forest's anomaly measure m is calibrated on the history: with m0 its median and
+    m1 its ``1 - contamination`` quantile, u = (m - m0) / (m1 - m0) and the score is
+    u² / (u² + 1): 0.5 where only `contamination` of the history lies.
 
     Parameters
     ----------
@@ -283,7 +284,13 @@ class MultiSLIIsolationForest(BaseEstimator):
                 z = np.minimum(z, 0)
             columns.append(np.sign(z) * np.log1p(np.abs(z)))
         features = np.column_stack(columns)
-        return np.where(np.isfinite(features), features, 0.0)
+        features = np.where(np.isfinite(features), features, 0.0)
+        # The worst deviation and the overall one as features of their own: a split on
+        # them isolates a point far out on any one SLI, or a little out on several, which
+        # random splits on one of many columns rarely pick.
+        worst = np.abs(features).max(axis=1)
+        overall = np.sqrt((features ** 2).sum(axis=1))
+        return np.column_stack([features, worst, overall])
 
     def _direction(self, column) -> str:
         return (self.directions or {}).get(column, BOTH)
