@@ -33,6 +33,7 @@ from imanalytics.baselines import (
     load,
     save,
 )
+from imanalytics.baselines.base import GLOBAL_SPREAD_SHARE, robust_sigma, slot_spread
 from imanalytics.errors import ImanalyticsError
 
 START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday
@@ -479,14 +480,29 @@ def test_quantile_gbm_spread_follows_the_quiet_night():
     assert quiet < 2 * 4 * sigma[9]  # sensitivity 4, and at most doubled by tail widening
 
 
-def test_quantile_gbm_learns_the_noise_of_a_sparse_ratio():
+@pytest.mark.parametrize("cls", [QuantileGBM, STLBands])
+def test_the_noise_of_a_sparse_ratio_is_learned(cls):
     """Errors per path: most minutes 0, some a small ratio; a lasting burst is the anomaly."""
     rng = np.random.default_rng(6)
     index = pd.date_range(START, periods=14 * 1440, freq="1min", tz="UTC")
     ratio = np.where(rng.random(len(index)) < 0.5, 0.0, rng.uniform(0, 0.004, len(index)))
     series = pd.Series(ratio, index=index)
-    model = QuantileGBM(direction="upper").fit(series)
+    model = cls(direction="upper").fit(series)
     assert (model.score(series) >= model.default_threshold).mean() < 0.002
     burst = series.copy()
     burst.iloc[-30:] += 0.05
     assert model.score(burst).iloc[-30:].min() > model.default_threshold
+
+
+def test_slot_spreads_never_fall_below_their_share_of_the_overall_one():
+    """Quiet slots of a sparse series (all 0 but the odd error) get a floor, before the
+    tails are measured: else the odd error is a tail of thousands of spreads."""
+    rng = np.random.default_rng(8)
+    slots = np.tile(np.arange(288), 14)
+    busy = slots >= 144  # the day half is noisy, the night half mostly 0
+    residual = np.where(busy, rng.normal(0, 1.0, slots.size),
+                        np.where(rng.random(slots.size) < 0.1, 0.5, 0.0))
+    sigma, overall, _, upper = slot_spread(slots, residual, 288, 6, 0.99)
+    assert overall == robust_sigma(residual)
+    assert sigma.min() >= GLOBAL_SPREAD_SHARE * overall
+    assert upper < 3  # the night's odd 0.5 is not a tail of many spreads

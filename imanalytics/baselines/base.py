@@ -245,5 +245,8 @@ def slot_spread(slots: np.ndarray, residual: np.ndarray, n_slots: int, half: int
     sigma = robust.circular_mean(MAD_TO_SIGMA * mad, half)
     overall = robust_sigma(residual)
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, overall)
+    # Floored before the tails are measured, as the bands will be: on a mostly-zero
+    # series the slot MADs are 0 and the occasional 1 or 2 is the tail to learn.
+    sigma = np.maximum(sigma, GLOBAL_SPREAD_SHARE * overall)
     tails = robust.tail_factors(residual / sigma[slots], tail)
     return sigma, overall, tails["tail_lower"][0], tails["tail_upper"][0]

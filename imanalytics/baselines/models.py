@@ -17,7 +17,6 @@ from .base import (
     BOTH,
     DIRECTIONS,
     LOWER,
-    MEAN_ABS_TO_SIGMA,
     UPPER,
     Baseline,
     LevelFollowing,
@@ -105,7 +104,7 @@ class QuantileGBM(LevelFollowing, Baseline):
         rounds. Incidents in the history would become the outer quantiles of their
         calendar cells: points far from the median model are left out.
         """
-        keep = np.flatnonzero(np.abs(r) <= OUTLIER_SIGMAS * max(_overall_sigma(r), 1e-300))
+        keep = np.flatnonzero(np.abs(r) <= OUTLIER_SIGMAS * max(robust_sigma(r), 1e-300))
         if len(keep) > size:
             rng = np.random.default_rng(self.random_state)
             keep = np.sort(rng.choice(keep, size, replace=False))
@@ -116,7 +115,7 @@ class QuantileGBM(LevelFollowing, Baseline):
     def _calibrate(self, t: np.ndarray, r: np.ndarray) -> None:
         """Overall spread and tail factors of the raw residuals `r` at times `t`."""
         self.tail_lower_ = self.tail_upper_ = 1.0
-        self.global_spread_ = _overall_sigma(r)
+        self.global_spread_ = robust_sigma(r)
         _, lo, hi = self._fitted_bands(pd.DatetimeIndex(pd.to_datetime(t, utc=True)))
         with np.errstate(all="ignore"):
             u = r / np.where(r >= 0, hi, lo)
@@ -146,12 +145,6 @@ class QuantileGBM(LevelFollowing, Baseline):
             low, centre, high = (m.predict(features) for m in self.models_)
         z = ndtri(self.quantiles_[2])
         return centre, np.maximum(-low, 0) / z, np.maximum(high, 0) / z
-
-
-def _overall_sigma(r: np.ndarray) -> float:
-    """Robust sigma of residuals; from their mean |r| when most are 0 (sparse counts)."""
-    sigma = robust_sigma(r)
-    return sigma if sigma > 0 else MEAN_ABS_TO_SIGMA * float(np.mean(np.abs(r)))
 
 
 def _grid_medians(t: np.ndarray, v: np.ndarray, step: int):
