@@ -3,6 +3,7 @@ isolation forest over several SLIs of one service at once."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import numpy as np
@@ -45,7 +46,8 @@ class QuantileGBM(LevelFollowing, Baseline):
         heavier than the quantile models' spread implies.
     step : the models train on medians over this grid ("5m").
     history : how much recent history trains the models ("28d").
-    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf : passed to the regressors.
+    max_iter, learning_rate, max_leaf_nodes, min_samples_leaf : passed to the regressors;
+        the outer quantiles' leaves hold min_samples_leaf points beyond their quantile.
     adapt, sensitivity, direction, min_rel_spread : as for `SeasonalProfile`.
     random_state : seed of the regressors (fits are reproducible for a seed).
     """
@@ -126,10 +128,12 @@ class QuantileGBM(LevelFollowing, Baseline):
 
     def _regressor(self, q: float) -> HistGradientBoostingRegressor:
         categorical = [5] if self.weekly_ else None  # the day-of-week column
+        # A leaf estimates its q-quantile from the points beyond it: min_samples_leaf of them.
+        leaf = max(self.min_samples_leaf, math.ceil(self.min_samples_leaf / min(q, 1 - q)))
         return HistGradientBoostingRegressor(
             loss="quantile", quantile=q, max_iter=self.max_iter,
             learning_rate=self.learning_rate, max_leaf_nodes=self.max_leaf_nodes,
-            min_samples_leaf=self.min_samples_leaf, early_stopping=False,
+            min_samples_leaf=leaf, early_stopping=False,
             categorical_features=categorical, random_state=self.random_state)
 
     def _fitted_bands(self, index):
