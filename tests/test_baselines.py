@@ -379,6 +379,18 @@ def test_load_refuses_foreign_and_newer_files(tmp_path):
         load(tmp_path / "missing.joblib")
 
 
+def test_load_asks_to_refit_state_whose_meaning_changed(tmp_path, history):
+    import joblib
+
+    model = QuantileGBM(max_iter=5).fit(history)
+    old = {"format": "imanalytics.baselines", "version": 1, "estimator": model}
+    joblib.dump(old, tmp_path / "gbm-v1.joblib")
+    with pytest.raises(PersistenceError, match="QuantileGBM in baseline format 1.*fit it again"):
+        load(tmp_path / "gbm-v1.joblib")
+    joblib.dump({**old, "estimator": SeasonalProfile()}, tmp_path / "profile-v1.joblib")
+    assert isinstance(load(tmp_path / "profile-v1.joblib"), SeasonalProfile)  # still read
+
+
 # -------------------------------------------------------------------------- auto
 
 

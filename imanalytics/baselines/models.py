@@ -90,13 +90,13 @@ class QuantileGBM(LevelFollowing, Baseline):
             middle = self._regressor(0.5).fit(features, grid_v)
             raw_features = calendar_features(t, self.weekly_)
             r = v - middle.predict(raw_features)
-            self.models_ = [None, middle, None]
-            self._fit_spread(raw_features, r, len(grid_v))
+            low, high = self._fit_spread(raw_features, r, len(grid_v))
+            self.models_ = [low, middle, high]
         self.step_ = int(np.median(np.diff(t))) if len(t) > 1 else 0
         self.tiny_ = float(tiny_floor(v))
         self._calibrate(t, r)
 
-    def _fit_spread(self, features: np.ndarray, r: np.ndarray, size: int) -> None:
+    def _fit_spread(self, features: np.ndarray, r: np.ndarray, size: int) -> tuple:
         """The outer quantile models, fitted to the raw residuals of the median model.
 
         Raw, not grid medians: a sparse series (errors per path) has medians of 0 and raw
@@ -110,9 +110,8 @@ class QuantileGBM(LevelFollowing, Baseline):
         if len(keep) > size:
             rng = np.random.default_rng(self.random_state)
             keep = np.sort(rng.choice(keep, size, replace=False))
-        low, high = (self._regressor(q).fit(features[keep], r[keep])
+        return tuple(self._regressor(q).fit(features[keep], r[keep])
                      for q in (self.quantiles_[0], self.quantiles_[2]))
-        self.models_ = [low, self.models_[1], high]
 
     def _calibrate(self, t: np.ndarray, r: np.ndarray) -> None:
         """Overall spread and tail factors of the raw residuals `r` at times `t`."""

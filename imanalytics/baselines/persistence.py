@@ -1,7 +1,8 @@
 """Save and load fitted baselines: a joblib file holding the estimator and a format header.
 
 The header names the format, its version, the estimator class and the library versions
-that wrote it; `load` refuses other files and newer format versions with a clear message.
+that wrote it; `load` refuses other files, newer format versions and fitted state whose
+meaning changed since it was written, with a clear message.
 joblib files are pickles: load only files you trust (ones your own pipeline wrote).
 """
 
@@ -16,7 +17,10 @@ from .. import __version__
 from .checks import BaselineError
 
 FORMAT = "imanalytics.baselines"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+# Fitted state whose meaning changed: files older than the version given must be refitted
+# (format 2: QuantileGBM's outer models predict residuals, not values).
+REFIT_BEFORE = {"QuantileGBM": 2}
 
 
 class PersistenceError(BaselineError):
@@ -59,6 +63,11 @@ def load(path: str | Path):
     estimator = payload.get("estimator")
     if not _is_baseline(estimator):
         raise PersistenceError(f"{path} holds no imanalytics baseline")
+    name = type(estimator).__name__
+    if payload.get("version", 0) < REFIT_BEFORE.get(name, 0):
+        raise PersistenceError(
+            f"{path} holds a {name} in baseline format {payload.get('version', 0)}, whose "
+            f"fitted state this imanalytics ({__version__}) reads differently; fit it again")
     return estimator
 
 
