@@ -518,3 +518,17 @@ def test_slot_spreads_never_fall_below_their_share_of_the_overall_one():
     assert overall == robust_sigma(residual)
     assert sigma.min() >= GLOBAL_SPREAD_SHARE * overall
     assert upper < 3  # the night's odd 0.5 is not a tail of many spreads
+
+
+def test_slots_never_seen_get_the_overall_spread():
+    """A profile slot with no history (a daily maintenance gap) has no spread of its own:
+    it gets the overall one, not the floor meant for quiet slots."""
+    series = rhythm(14, noise=0.05)
+    gapped = series[(series.index.hour < 2) | (series.index.hour >= 5)]
+    with pytest.warns(GapWarning, match="14 gaps"):
+        model = SeasonalProfile(season="day", trend=False, adapt=None, tail=None).fit(gapped)
+    at = pd.date_range(START + pd.Timedelta(days=14, hours=3, minutes=30), periods=1,
+                       freq="5min", tz="UTC")
+    band = model.predict_bands(at, sensitivity=1.0)
+    spread = float(band["upper"].iloc[0] - band["centre"].iloc[0])
+    assert spread >= 0.99 * model.global_spread_[0]

@@ -181,6 +181,16 @@ def floor_spread(spread, centre, min_rel_spread: float, global_sigma, tiny) -> n
     return np.maximum(spread, floor)
 
 
+def share_floor(sigma: np.ndarray, overall) -> np.ndarray:
+    """Slot spreads raised to their share of the overall spread (NaN, no data, stays NaN).
+
+    Applied before tails are measured, as the bands will be: on a mostly-zero series the
+    slot MADs are 0 and the occasional 1 or 2 is the tail to learn.
+    """
+    with np.errstate(invalid="ignore"):
+        return np.maximum(sigma, GLOBAL_SPREAD_SHARE * np.asarray(overall))
+
+
 def tiny_floor(values: np.ndarray) -> np.ndarray | float:
     """An absolute spread floor far below any meaningful change of `values`."""
     with np.errstate(all="ignore"):
@@ -245,8 +255,6 @@ def slot_spread(slots: np.ndarray, residual: np.ndarray, n_slots: int, half: int
     sigma = robust.circular_mean(MAD_TO_SIGMA * mad, half)
     overall = robust_sigma(residual)
     sigma = np.where(np.isfinite(sigma) & (sigma > 0), sigma, overall)
-    # Floored before the tails are measured, as the bands will be: on a mostly-zero
-    # series the slot MADs are 0 and the occasional 1 or 2 is the tail to learn.
-    sigma = np.maximum(sigma, GLOBAL_SPREAD_SHARE * overall)
+    sigma = share_floor(sigma, overall)
     tails = robust.tail_factors(residual / sigma[slots], tail)
     return sigma, overall, tails["tail_lower"][0], tails["tail_upper"][0]

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 from . import checks, robust
-from .base import GLOBAL_SPREAD_SHARE, MEAN_ABS_TO_SIGMA, Baseline, floor_spread, follow_level
+from .base import MEAN_ABS_TO_SIGMA, Baseline, floor_spread, follow_level, share_floor
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
@@ -304,15 +304,9 @@ def _fit_cube(cube: np.ndarray, settings: _Settings) -> dict:
 
 
 def _floored(sigma: np.ndarray, mean_abs: np.ndarray) -> dict:
-    """Slot sigmas raised to their share of the overall one, and that overall sigma.
-
-    Tails are measured against the floored sigma: on a mostly-zero series (errors, queue
-    depth) the slot MADs are 0 and the occasional 1 or 2 is the tail to be learned.
-    """
+    """Slot sigmas raised to their share of the overall one, and that overall sigma."""
     overall = _global_sigma(sigma, mean_abs)
-    with np.errstate(all="ignore"):
-        floored = np.fmax(sigma, GLOBAL_SPREAD_SHARE * overall[None, :])
-    return {"sigma": floored, "global": overall}
+    return {"sigma": share_floor(sigma, overall[None, :]), "global": overall}
 
 
 def apply_level(x, level, mult):

@@ -134,10 +134,10 @@ def report_html(review) -> str:
 def _sli_figure(test: SLIBacktest, best: pd.Series):
     frame = test.frame[test.frame.index >= test.evaluated_from]
     events = test.events[best["candidate"]]
-    bands = {}
+    bands, k = {}, float(best["level"])
     strategy_bands = test.bands.get(best["strategy"]) or {}
     for column in _most_alerted(list(strategy_bands), events)[:MAX_BANDS]:
-        band, k = strategy_bands[column], float(best["level"])
+        band = strategy_bands[column]
         centre = band["centre"]
         bands[column] = pd.DataFrame({"lower": centre + k * (band["lower"] - centre),
                                       "upper": centre + k * (band["upper"] - centre)}
