@@ -35,6 +35,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_sandbox(commands)
     _add_rules(commands)
     _add_review(commands)
+    _add_serve_baselines(commands)
     _add_build_dashboards(commands)
     _add_inventory(commands)
     return parser
@@ -187,6 +188,33 @@ def _run_review(args) -> int:
     return run_review_command(args)
 
 
+def _add_serve_baselines(commands) -> None:
+    p = commands.add_parser(
+        "serve-baselines",
+        help="serve fitted baseline bands to Prometheus as gauges",
+        description="Load the fitted baselines of a directory (index.json plus one model file "
+        "per SLI series, as review-thresholds writes to <out>/baselines) and serve their bands "
+        "at each scrape as the gauges imanalytics_baseline_lower, _centre and _upper, with the "
+        "SLI series' labels plus sli and strategy. A missing directory, an empty one or a bad "
+        "model file is an error at start. Scrape it with honor_labels: true "
+        "(<out>/exporter-scrape.yml). Stops on SIGTERM or Ctrl-C.",
+    )
+    p.add_argument("--baselines", required=True, metavar="DIR",
+                   help="directory of fitted baselines with its index.json")
+    p.add_argument("--port", type=_port, default=9468,
+                   help="port to serve /metrics on (default: %(default)s)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default: %(default)s; 0.0.0.0 for all)")
+    p.set_defaults(run=_run_serve_baselines)
+
+
+def _run_serve_baselines(args) -> int:
+    from .exporter import serve
+
+    serve(args.baselines, port=args.port, host=args.host)
+    return 0
+
+
 def _workload_args(p: argparse.ArgumentParser, instances: int, days: int) -> None:
     p.add_argument("--instances", type=_positive, default=instances,
                    help="IM server instances (default: %(default)s)")
@@ -232,6 +260,13 @@ def _positive(text: str) -> int:
     value = int(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be a positive integer (got {text})")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 < value < 65536:
+        raise argparse.ArgumentTypeError(f"must be a port number, 1 to 65535 (got {text})")
     return value
 
 

@@ -55,6 +55,12 @@ def firing_at(alert: AlertRule, condition, minute: int) -> list[dict]:
     return sorted(out, key=lambda a: format_series(a["exp_labels"]))
 
 
+def fires(case: AlertCase) -> bool:
+    """Whether the alert fires at any of the case's evaluation times."""
+    condition = _condition(case.alert, case.inputs, max(case.eval_minutes))
+    return any(firing_at(case.alert, condition, m) for m in case.eval_minutes)
+
+
 def _condition(alert: AlertRule, inputs: Sequence[Series], last_minute: int):
     return evaluate(alert.expr, [_present(s) for s in inputs], 0, last_minute * 60, "1m")
 

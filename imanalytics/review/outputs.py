@@ -1,5 +1,7 @@
 """What a review leaves behind: an HTML report, a Markdown and CSV summary for the meeting,
-the chosen alert rules with their promtool tests, and the Alertmanager configuration."""
+the chosen alert rules with their promtool tests, the Alertmanager configuration, and for
+recommendations that ship through the baseline exporter, their fitted models
+(``baselines/``) and the exporter's scrape job."""
 
 from __future__ import annotations
 
@@ -16,6 +18,8 @@ from ..alerting.alertmanager import (
 )
 from ..alerting.rule_tests import unit_test_file
 from ..alerting.rules import alert_groups
+from ..exporter import DEFAULT_PORT, save_baselines
+from ..exporter.scrape import exporter_down_alert, scrape_config
 from ..plots import html_page, series_figure, tradeoff_figure
 from ..rulefiles import dump_rules, write_text_atomic
 from .backtest import SLIBacktest
@@ -24,6 +28,8 @@ from .shipping import Shipped, ship
 ALERTS_FILE = "im-alerts.rules.yml"
 BASELINE_RULES_FILE = "im-baselines.rules.yml"
 ALERT_TESTS_FILE = "im-alerts.rules.test.yml"
+BASELINES_DIR = "baselines"
+SCRAPE_FILE = "exporter-scrape.yml"
 TABLE_COLUMNS = ["candidate", "alerts", "alert_minutes", "pages_per_week", "flaps",
                  "precision", "recall", "f1", "mean_ttd_min"]
 MAX_BANDS = 12  # per SLI figure: each band is two traces of data in the page
@@ -47,7 +53,7 @@ def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
         "report": report_html(review),
         "summary": summary_markdown(review),
         "candidates": review.candidates.to_csv(index=False, float_format="%.6g"),
-        "alerts": dump_rules(alert_groups([s.alert for s in shipped])),
+        "alerts": dump_rules(alert_groups(_alerts(shipped))),
         "baseline_rules": dump_rules([g for s in shipped for g in s.recording_groups]),
         "alert_tests": unit_test_file([ALERTS_FILE], [c for s in shipped for c in s.cases]),
         "alertmanager": dump_config(settings),
@@ -55,7 +61,7 @@ def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
     }
     for key, path in files.items():
         write_text_atomic(path, texts[key])
-    return files
+    return {**files, **_write_exporter_files(shipped, out)}
 
 
 def _ship_all(review) -> list[Shipped]:
@@ -63,10 +69,36 @@ def _ship_all(review) -> list[Shipped]:
     for row in review.recommendations.itertuples(index=False):
         test = review.backtest(row.sli)
         chosen = test.candidates[test.candidates["candidate"] == row.candidate].iloc[0]
-        item = ship(test, chosen)
-        if item is not None:
-            shipped.append(item)
+        shipped.append(ship(test, chosen))
     return shipped
+
+
+def _alerts(shipped: list[Shipped]) -> list:
+    alerts = [s.alert for s in shipped]
+    return alerts + [exporter_down_alert()] if any(s.baselines for s in shipped) else alerts
+
+
+def _write_exporter_files(shipped: list[Shipped], out: Path) -> dict[str, Path]:
+    """The fitted models the exporter serves and its scrape job, when anything ships
+    through it; otherwise neither (a stale pair from an earlier review is removed)."""
+    served = [pair for s in shipped for pair in s.baselines]
+    directory, scrape = out / BASELINES_DIR, out / SCRAPE_FILE
+    if not served:
+        _remove_stale(directory, scrape)
+        return {}
+    save_baselines(directory, served)
+    write_text_atomic(scrape, scrape_config([f"localhost:{DEFAULT_PORT}"]))
+    return {"baselines": directory, "scrape_config": scrape}
+
+
+def _remove_stale(directory: Path, scrape: Path) -> None:
+    import shutil
+
+    from ..exporter.store import INDEX_FILE
+
+    if (directory / INDEX_FILE).exists():
+        shutil.rmtree(directory)
+    scrape.unlink(missing_ok=True)
 
 
 # --- Markdown -------------------------------------------------------------------------

@@ -1,17 +1,26 @@
 """The recommended candidates as Prometheus rules, with promtool tests that show each alert
-firing on an incident it caught and silent on a quiet stretch of the same history."""
+firing on an incident it caught and silent on a quiet stretch of the same history.
+
+Static and PromQL-native candidates ship as rules alone. Other baselines (seasonal, `auto`,
+STL, quantile GBM, isolation forest) ship through the baseline exporter: their models are
+refitted on the whole reviewed history, saved for ``serve-baselines``, and the alert
+compares the SLI's recorded series with the exporter's band edge.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
-from ..alerting.rule_tests import AlertCase
-from ..alerting.rules import AlertRule, static_alert
+from ..alerting.rule_tests import AlertCase, fires
+from ..alerting.rules import AlertRule, band_alert, static_alert
+from ..exporter import ServedSeries, edge_metric, series_labels
 from ..frames import parse_series
 from ..samples import NAME, Series
+from ..slis import UPPER
 from .backtest import SLIBacktest
 
 CONTEXT = pd.Timedelta("60min")
@@ -25,19 +34,52 @@ class Shipped:
     recording_groups: list[dict]  # band rules, for a file of their own
     edge_record: str | None  # the band edge series the alert compares with
     cases: list[AlertCase]
+    # exporter-shipped: SLI series (frame column) -> what the exporter serves for it
+    models: dict[str, tuple[ServedSeries, object]] = field(default_factory=dict)
+
+    @property
+    def baselines(self) -> list[tuple[ServedSeries, object]]:
+        """(served series, fitted model) pairs for `imanalytics.exporter.save_baselines`."""
+        return list(self.models.values())
 
 
-def ship(test: SLIBacktest, row: pd.Series) -> Shipped | None:
+def ship(test: SLIBacktest, row: pd.Series) -> Shipped:
     """Rules and promtool cases for the recommended `row` of one SLI's backtest."""
-    if not row["exportable"]:
-        return None
     if row["strategy"] == "static":
         alert = static_alert(test.sli, row["level"], row["for"])
         shipped = Shipped(test.sli.key, alert, [], None, [])
-    else:
+    elif row["exportable"]:
         shipped = _banded(test, row)
+    else:
+        shipped = _exported(test, row)
     shipped.cases = _cases(test, row, shipped)
     return shipped
+
+
+def _exported(test: SLIBacktest, row: pd.Series) -> Shipped:
+    """The alert on the exporter's band edge, and a model per SLI series to serve it."""
+    sli, strategy, k = test.sli, row["strategy"], float(row["level"])
+    edge = edge_metric(_edge(test))
+    selector = f'{edge}{{sli="{sli.key}",strategy="{strategy}"}}'
+    alert = band_alert(sli, selector, row["for"], strategy=strategy)
+    models = {}
+    for column, fitted in test.estimators[strategy].items():
+        served = ServedSeries(sli.key, _series_labels(column), strategy, k, sli.direction)
+        models[column] = (served, _refit(fitted, test.frame[column], k))
+    return Shipped(sli.key, alert, [], edge, [], models)
+
+
+def _refit(fitted, series: pd.Series, k: float):
+    """The backtested model, same parameters, fitted on the whole history for production."""
+    return clone(fitted).set_params(sensitivity=k).fit(series.dropna())
+
+
+def _series_labels(column: str) -> dict[str, str]:
+    return {k: v for k, v in parse_series(column).items() if k != NAME}
+
+
+def _edge(test: SLIBacktest) -> str:
+    return "upper" if test.sli.direction == UPPER else "lower"
 
 
 def _banded(test: SLIBacktest, row: pd.Series) -> Shipped:
@@ -59,33 +101,35 @@ def _banded(test: SLIBacktest, row: pd.Series) -> Shipped:
 
 
 def _cases(test: SLIBacktest, row: pd.Series, shipped: Shipped) -> list[AlertCase]:
+    """A case where the shipped rule fires on a caught incident and one where it stays
+    silent, each only if the shipped rule really does so (exported models are refitted,
+    so their bands are not exactly the backtested ones)."""
     events = _events(test, row)
-    cases = []
-    caught = _caught_incident(test, events)
-    if caught is not None:
-        window = (caught.start.floor("1min") - CONTEXT, caught.end.ceil("1min") + CONTEXT)
-        cases.append(_case(test, row, shipped, window, f"{shipped.alert.name} fires on "
-                           f"the {caught.kind} incident of {caught.start:%Y-%m-%d %H:%M}"))
-    quiet = _quiet_window(test, events)
-    if quiet is not None:
-        cases.append(_case(test, row, shipped, quiet, f"{shipped.alert.name} stays silent "
-                           f"on {quiet[0]:%Y-%m-%d %H:%M} to {quiet[1]:%H:%M}"))
-    return cases
+    firing = (_case(test, row, shipped, (i.start.floor("1min") - CONTEXT,
+                                         i.end.ceil("1min") + CONTEXT),
+                    f"{shipped.alert.name} fires on the {i.kind} incident of "
+                    f"{i.start:%Y-%m-%d %H:%M}")
+              for i in _caught_incidents(test, events))
+    silent = (_case(test, row, shipped, q, f"{shipped.alert.name} stays silent on "
+                    f"{q[0]:%Y-%m-%d %H:%M} to {q[1]:%H:%M}")
+              for q in _quiet_windows(test, events))
+    cases = [next((c for c in firing if fires(c)), None),
+             next((c for c in silent if not fires(c)), None)]
+    return [c for c in cases if c is not None]
 
 
 def _events(test: SLIBacktest, row: pd.Series) -> pd.DataFrame:
     return test.events[row["candidate"]]
 
 
-def _caught_incident(test: SLIBacktest, events: pd.DataFrame):
+def _caught_incidents(test: SLIBacktest, events: pd.DataFrame):
     for incident in test.incidents:
         if ((events["start"] <= incident.end) & (events["end"] >= incident.start)).any():
-            return incident
-    return None
+            yield incident
 
 
-def _quiet_window(test: SLIBacktest, events: pd.DataFrame):
-    """The first `QUIET` stretch of the judged history with no alert and no incident."""
+def _quiet_windows(test: SLIBacktest, events: pd.DataFrame):
+    """`QUIET` stretches of the judged history with no alert and no incident, in order."""
     busy = [(e.start, e.end) for e in events.itertuples()]
     busy += [(i.start, i.end) for i in test.incidents]
     start = test.evaluated_from.ceil("1h")
@@ -94,9 +138,10 @@ def _quiet_window(test: SLIBacktest, events: pd.DataFrame):
         end = start + QUIET
         clash = [b for b in busy if b[0] <= end + CONTEXT and b[1] >= start - CONTEXT]
         if not clash:
-            return start, end
-        start = max(b[1] for b in clash).ceil("1h") + CONTEXT
-    return None
+            yield start, end
+            start = end + CONTEXT
+        else:
+            start = max(b[1] for b in clash).ceil("1h") + CONTEXT
 
 
 def _case(test: SLIBacktest, row: pd.Series, shipped: Shipped, window, comment: str):
@@ -106,14 +151,24 @@ def _case(test: SLIBacktest, row: pd.Series, shipped: Shipped, window, comment: 
     for column in frame.columns:
         labels = {**parse_series(column), NAME: test.sli.record}
         inputs.append(Series(labels, grid.astype(np.int64), frame[column].to_numpy()))
-        if shipped.edge_record:
-            band = test.bands[row["strategy"]].get(column)
-            if band is not None:
-                edge = "upper" if test.sli.direction == "upper" else "lower"
-                k = float(row["level"])
-                centre = band["centre"].loc[frame.index]
-                values = centre + k * (band[edge].loc[frame.index] - centre)
-                inputs.append(Series({**labels, NAME: shipped.edge_record},
-                                     grid.astype(np.int64), values.to_numpy()))
+        edge = _edge_input(test, row, shipped, column, frame.index)
+        if edge is not None:
+            inputs.append(Series(edge[0], grid.astype(np.int64), edge[1]))
     minutes = list(range(10, len(frame), 5))
     return AlertCase(shipped.alert, inputs, minutes, comment)
+
+
+def _edge_input(test: SLIBacktest, row: pd.Series, shipped: Shipped, column: str, index):
+    """(labels, values) of the band edge series the alert compares `column` with: the
+    recorded PromQL band, or the exporter's gauge as the shipped model predicts it."""
+    k, edge = float(row["level"]), _edge(test)
+    if column in shipped.models:
+        served, model = shipped.models[column]
+        values = model.predict_bands(index, sensitivity=k)[edge].to_numpy()
+        return {**series_labels(served), NAME: shipped.edge_record}, values
+    band = test.bands.get(row["strategy"], {}).get(column)
+    if not shipped.edge_record or band is None:
+        return None
+    centre = band["centre"].loc[index]
+    values = centre + k * (band[edge].loc[index] - centre)
+    return {**_series_labels(column), NAME: shipped.edge_record}, values.to_numpy()

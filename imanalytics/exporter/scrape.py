@@ -1,0 +1,40 @@
+"""What Prometheus needs to use the exporter: its scrape job, and an alert for when the
+exporter is down (every alert on an exported band is silent then)."""
+
+from __future__ import annotations
+
+import yaml
+
+from ..alerting.rules import DEFAULT_RUNBOOKS, AlertRule
+from ..rulefiles import HEADER
+
+JOB = "imanalytics-baselines"
+SCRAPE_INTERVAL = "1m"
+
+
+def scrape_config(targets: list[str], interval: str = SCRAPE_INTERVAL) -> str:
+    """A ``scrape_configs`` entry for the exporter, as YAML text with a comment.
+
+    ``honor_labels: true`` keeps the `job` and `instance` of the SLI series each band
+    belongs to, instead of the exporter's own, so alerts can match bands to SLIs.
+    """
+    doc = {"scrape_configs": [{
+        "job_name": JOB, "honor_labels": True, "scrape_interval": interval,
+        "static_configs": [{"targets": list(targets)}],
+    }]}
+    comment = ("# Add to prometheus.yml: scrapes `python -m imanalytics serve-baselines`.\n"
+               "# honor_labels keeps the job/instance of the SLI series each band is for.\n")
+    return HEADER + comment + yaml.safe_dump(doc, sort_keys=False)
+
+
+def exporter_down_alert(runbooks: str = DEFAULT_RUNBOOKS) -> AlertRule:
+    """Warns when Prometheus cannot scrape the exporter for 5 minutes."""
+    up = f'up{{job="{JOB}"}}'
+    return AlertRule(
+        name="ImBaselineExporterDown", expr=f"{up} == 0 or absent({up})", for_="5m",
+        severity="warning", sli="baseline_exporter", layer="runtime",
+        summary="The baseline exporter is down: alerts on its bands cannot fire.",
+        description=f"Prometheus has not scraped the baseline exporter (job {JOB}) for 5 "
+                    "minutes; alerts that compare SLIs with exported baseline bands are "
+                    "silent until it is back.",
+        runbook_url=f"{runbooks}/baseline_exporter")

@@ -1,0 +1,66 @@
+"""`python -m imanalytics serve-baselines`: load the baseline directory, check every model
+once, then serve ``/metrics`` until SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from pathlib import Path
+
+import pandas as pd
+from prometheus_client import CollectorRegistry, start_http_server
+
+from .collector import BandCollector, bands_at
+from .store import ExporterError, Store, load_baselines
+
+DEFAULT_PORT = 9468
+
+
+def open_store(directory: str | Path) -> Store:
+    """Load the directory and compute every band once, so a model that cannot predict is an
+    error at start, not a failing scrape later."""
+    store = load_baselines(directory)
+    now = pd.DatetimeIndex([pd.Timestamp.now(tz="UTC")])
+    try:
+        list(bands_at(store, now))
+    except Exception as exc:  # any estimator failure: name the directory, keep one line
+        raise ExporterError(f"{store.directory}: a model cannot predict its bands: "
+                            f"{type(exc).__name__}: {exc}") from None
+    return store
+
+
+def registry_for(store: Store) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(BandCollector(store))
+    return registry
+
+
+def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
+          stop: threading.Event | None = None) -> None:
+    """Serve the bands of `directory` on http://host:port/metrics until `stop` is set
+    (by default: until SIGTERM or Ctrl-C)."""
+    store = open_store(directory)
+    try:
+        server, thread = start_http_server(port, addr=host, registry=registry_for(store))
+    except OSError as exc:
+        raise ExporterError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    stop = stop or _stop_on_signals()
+    slis = sorted({s.sli for s in store.series})
+    print(f"serving {len(store.series)} baseline series ({len(store.models)} models; SLIs "
+          f"{', '.join(slis)}) on http://{host}:{port}/metrics", flush=True)
+    try:
+        while not stop.wait(1.0):  # a timed wait lets signal handlers run promptly
+            pass
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    print("stopped", file=sys.stderr, flush=True)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
