@@ -44,6 +44,10 @@ def report(review: Review, out: Path, pushgateway: str | None = None) -> dict[st
     print(f"summary: {files['summary']} and {files['candidates']}")
     print(f"alert rules: {files['alerts']} (+ {files['baseline_rules'].name}, "
           f"tests in {files['alert_tests'].name}); Alertmanager: {files['alertmanager']}")
+    if "baselines" in files:
+        print(f"baselines for the exporter: {files['baselines']} (python -m imanalytics "
+              f"serve-baselines --baselines {files['baselines']}; scrape job in "
+              f"{files['scrape_config'].name})")
     if pushgateway:
         _push(review, pushgateway, changed)
         print(f"run metrics pushed to {pushgateway}")

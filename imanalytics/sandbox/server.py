@@ -54,6 +54,7 @@ class PrometheusSandbox:
         workdir: str | Path | None = None,
         extra_args: Sequence[str] = (),
         blocks: Sequence[str | Path] = (),
+        scrape_configs: Sequence[dict] = (),
     ):
         self.series = list(series)
         self.rule_files = [Path(p).resolve() for p in rule_files]
@@ -62,6 +63,7 @@ class PrometheusSandbox:
         self._parent = Path(workdir) if workdir else None
         self.extra_args = list(extra_args)  # more prometheus flags, e.g. --query.max-samples=100
         self.blocks = [Path(b) for b in blocks]  # ready-made TSDB blocks, e.g. backfilled rules
+        self.scrape_configs = list(scrape_configs)  # live targets, e.g. the baseline exporter
         self.dir: Path | None = None
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
@@ -152,6 +154,8 @@ class PrometheusSandbox:
         config = {"global": {"evaluation_interval": self.evaluation_interval}}
         if self.rule_files:
             config["rule_files"] = [str(p) for p in self.rule_files]
+        if self.scrape_configs:
+            config["scrape_configs"] = self.scrape_configs
         return config
 
     def _command(self, config: Path) -> list[str]:

@@ -1,0 +1,345 @@
+"""The baseline exporter: baselines a review ships through it, served to a real Prometheus
+that evaluates the shipped rules; restarts; bad baseline directories."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from prometheus_client import CollectorRegistry, Gauge, start_http_server
+from prometheus_client.parser import text_string_to_metric_families
+
+from imanalytics.cli import main
+from imanalytics.exporter import ServedSeries, open_store, save_baselines, series_labels
+from imanalytics.exporter.collector import bands_at
+from imanalytics.promql import evaluate
+from imanalytics.review import backtest
+from imanalytics.review.run import Review
+from imanalytics.rulefiles import check_rules, run_rule_tests
+from imanalytics.sandbox import PrometheusSandbox
+from imanalytics.sandbox.server import free_port, terminate
+from imanalytics.sandbox.workload import simulate
+from imanalytics.slis import slis
+
+# SLI -> the strategy its recommendation uses; both ship through the exporter.
+SHIPPED = {"e2e_latency_p95": "seasonal", "processing_latency_p99": "auto"}
+WAIT_S = 60.0
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    return simulate(instances=2, days=8, seed=31, end="2026-03-09T00:00:00Z")
+
+
+@pytest.fixture(scope="module")
+def review(fleet) -> Review:
+    """A review whose recommendations are a seasonal and an `auto` candidate with
+    ``for: 0m``, so a live Prometheus fires them on its first evaluation."""
+    tests, rows = [], []
+    for sli in slis():
+        if sli.key not in SHIPPED:
+            continue
+        frame = evaluate(sli.expr, fleet.series, fleet.end - pd.Timedelta("8D"), fleet.end, "1m")
+        test = backtest(sli, frame, fleet.incidents, strategies=(SHIPPED[sli.key],))
+        pool = test.candidates[(test.candidates["strategy"] == SHIPPED[sli.key])
+                               & (test.candidates["for"] == "0m")]
+        best = pool.sort_values(["f1", "pages_per_week"], ascending=[False, True]).iloc[0]
+        tests.append(test)
+        rows.append({"sli": sli.key, "title": sli.title, **best.to_dict(), "why": "test"})
+    return Review(tests, pd.DataFrame(rows), fleet.end - pd.Timedelta("8D"), fleet.end, 2.0,
+                  fleet.incidents)
+
+
+@pytest.fixture(scope="module")
+def written(review, tmp_path_factory):
+    return review.write(tmp_path_factory.mktemp("review"))
+
+
+def test_the_review_ships_exported_baselines_with_rules_and_tests(written, review):
+    check_rules(written["alerts"])
+    assert "SUCCESS" in run_rule_tests(written["alert_tests"])
+    rules = {r["alert"]: r for g in yaml.safe_load(written["alerts"].read_text())["groups"]
+             for r in g["rules"]}
+    expr = rules["ImE2eLatencyP95High"]["expr"]
+    assert expr == ("job_instance:im_message_e2e_latency_seconds:p95_rate5m > on (job, instance) "
+                    '(imanalytics_baseline_upper{sli="e2e_latency_p95",strategy="seasonal"})')
+    assert "ImBaselineExporterDown" in rules
+    tests = yaml.safe_load(written["alert_tests"].read_text())["tests"]
+    for alert in ("ImE2eLatencyP95High", "ImProcessingLatencyP99High"):
+        names = [t["name"] for t in tests if t["name"].startswith(alert)]
+        assert any("fires on" in n for n in names) and any("stays silent" in n for n in names)
+    inputs = {s["series"].split("{")[0] for t in tests for s in t["input_series"]}
+    assert "imanalytics_baseline_upper" in inputs
+    index = json.loads((written["baselines"] / "index.json").read_text())
+    served = {(s["sli"], s["labels"]["instance"], s["strategy"]) for s in index["series"]}
+    assert served == {(sli, f"im-{i}:9100", strategy) for sli, strategy in SHIPPED.items()
+                      for i in (0, 1)}
+    job = yaml.safe_load(written["scrape_config"].read_text())["scrape_configs"][0]
+    assert job["honor_labels"] is True
+
+
+def test_prometheus_fires_on_an_incident_and_stays_silent_on_a_normal_value(written, tmp_path):
+    with Exporter(written["baselines"]) as exporter, SLISource() as source:
+        jobs = yaml.safe_load(written["scrape_config"].read_text())["scrape_configs"]
+        jobs[0].update(scrape_interval="1s", static_configs=[{"targets": [exporter.target]}])
+        jobs.append({"job_name": "im", "honor_labels": True, "scrape_interval": "1s",
+                     "static_configs": [{"targets": [source.target]}]})
+        rules = [source.recording_rules(tmp_path / "sli.rules.yml"), written["alerts"]]
+        with PrometheusSandbox([], rule_files=rules, evaluation_interval="1s",
+                               scrape_configs=jobs) as prom:
+            centres = _wait_for(lambda: _vector(prom, "imanalytics_baseline_centre"),
+                                lambda found: len(found) == 4, "the exporter's bands")
+            uppers = _vector(prom, "imanalytics_baseline_upper")
+            for labels, centre in centres.items():
+                source.set(labels, centre)
+            names = "|".join(s.record for s in slis() if s.key in SHIPPED)
+            _wait_for(lambda: _api(prom, "query", query=f'{{__name__=~"{names}"}}')["result"],
+                      lambda found: len(found) == 4, "the SLI series")
+            settled = time.time()
+            _wait_for(lambda: _last_evaluation(prom), lambda t: t > settled + 1,
+                      "a rule evaluation after the normal values arrived")
+            assert _firing(prom) == set()
+            incident = next(k for k in uppers if dict(k)["sli"] == "e2e_latency_p95"
+                            and dict(k)["instance"] == "im-0:9100")
+            source.set(incident, 3 * uppers[incident])
+            fired = _wait_for(lambda: _firing(prom), bool, "the alert to fire")
+            assert fired == {("ImE2eLatencyP95High", "im-0:9100")}
+
+
+def test_a_restarted_exporter_serves_the_same_bands(written):
+    store = open_store(written["baselines"])  # what was written, read back once
+    served = []
+    for _ in range(2):
+        with Exporter(written["baselines"]) as exporter:
+            before = time.time()
+            served.append(exporter.bands())
+            after = time.time()
+            exporter.stop()
+            assert exporter.returncode == 0 and "Traceback" not in exporter.stderr
+        expected = [_expected(store, t) for t in (before, after)]
+        for key, value in served[-1].items():
+            assert any(value == pytest.approx(e[key], rel=1e-12) for e in expected), key
+    assert set(served[0]) == set(served[1]) and len(served[0]) == 3 * 4
+
+
+def test_every_baseline_class_is_served(tmp_path):
+    from imanalytics.baselines import MultiSLIIsolationForest, QuantileGBM, STLBands
+
+    index = pd.date_range("2026-02-20", "2026-03-02", freq="5min", tz="UTC", inclusive="left")
+    t = (index - index[0]) / pd.Timedelta("1D")
+    a = pd.Series(100 + 20 * np.sin(2 * np.pi * t), index=index)
+    b = a * 0.01 + 0.5
+    stl = STLBands(direction="upper").fit(a)
+    gbm = QuantileGBM(direction="upper", max_iter=10).fit(a)
+    forest = MultiSLIIsolationForest(n_estimators=20).fit(pd.DataFrame({"a": a, "b": b}))
+    labels = {"job": "im", "instance": "x"}
+    pairs = [(ServedSeries("stl", labels, "stl", 3.0, "upper"), stl),
+             (ServedSeries("gbm", labels, "gbm", 2.0, "upper"), gbm),
+             (ServedSeries("a", labels, "forest", 4.0, "upper", column="a"), forest),
+             (ServedSeries("b", labels, "forest", 4.0, "lower", column="b"), forest)]
+    save_baselines(tmp_path / "b", pairs)
+    store = open_store(tmp_path / "b")
+    assert len(store.models) == 3  # the forest's two series share one file
+    now = pd.DatetimeIndex([pd.Timestamp("2026-03-02T12:00:00Z")])
+    got = {s.sli: band for s, band in bands_at(store, now)}
+    assert got["stl"]["upper"] == pytest.approx(stl.predict_bands(now, 3.0)["upper"].iloc[0])
+    assert got["gbm"]["lower"] == pytest.approx(gbm.predict_bands(now, 2.0)["lower"].iloc[0])
+    assert got["b"]["centre"] == pytest.approx(
+        forest.predict_bands(now, 4.0)[("b", "centre")].iloc[0])
+    assert got["a"]["centre"] != pytest.approx(got["b"]["centre"])
+
+
+def _corrupt_model(d: Path) -> str:
+    (d / next(iter(_index(d)))).write_bytes(b"not a model")
+    return "is not a baseline file"
+
+
+def _missing_model(d: Path) -> str:
+    (d / next(iter(_index(d)))).unlink()
+    return "does not exist"
+
+
+def _bad_json(d: Path) -> str:
+    (d / "index.json").write_text("{")
+    return "index.json is not valid JSON"
+
+
+def _escaping_path(d: Path) -> str:
+    doc = json.loads((d / "index.json").read_text())
+    doc["series"][0]["file"] = "../elsewhere.baseline"
+    (d / "index.json").write_text(json.dumps(doc))
+    return "must be a path inside"
+
+
+def _no_sensitivity(d: Path) -> str:
+    doc = json.loads((d / "index.json").read_text())
+    del doc["series"][1]["sensitivity"]
+    (d / "index.json").write_text(json.dumps(doc))
+    return "series 1: field 'sensitivity' is missing"
+
+
+@pytest.mark.parametrize("spoil", [_corrupt_model, _missing_model, _bad_json, _escaping_path,
+                                   _no_sensitivity])
+def test_a_bad_baseline_directory_is_an_error_at_start(written, tmp_path, capsys, spoil):
+    import shutil
+
+    d = shutil.copytree(written["baselines"], tmp_path / "baselines")
+    message = spoil(d)
+    assert main(["serve-baselines", "--baselines", str(d), "--port", str(free_port())]) == 1
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1, err
+
+
+def test_missing_and_empty_directories_fail_with_one_line(tmp_path):
+    (tmp_path / "empty").mkdir()
+    for d, message in ((tmp_path / "nope", "does not exist"), (tmp_path / "empty", "is empty")):
+        done = subprocess.run([sys.executable, "-m", "imanalytics", "serve-baselines",
+                               "--baselines", str(d), "--port", str(free_port())],
+                              capture_output=True, text=True, timeout=120)
+        assert done.returncode == 1 and message in done.stderr, done.stderr
+        assert len(done.stderr.strip().splitlines()) == 1
+
+
+# --- helpers ------------------------------------------------------------------------------
+
+
+class Exporter:
+    """``python -m imanalytics serve-baselines`` as a process on a free loopback port."""
+
+    def __init__(self, directory: Path):
+        self.directory = directory
+        self.port = free_port()
+        self.process = None
+        self.returncode, self.stderr = None, ""
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def __enter__(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "imanalytics", "serve-baselines", "--baselines",
+             str(self.directory), "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        _wait_for(self._metrics, lambda text: text is not None, "the exporter to serve")
+        return self
+
+    def _metrics(self) -> str | None:
+        if self.process.poll() is not None:
+            raise AssertionError(f"the exporter exited: {self.process.stderr.read()}")
+        try:
+            with urllib.request.urlopen(f"http://{self.target}/metrics", timeout=5) as r:
+                return r.read().decode()
+        except OSError:
+            return None
+
+    def bands(self) -> dict[tuple, float]:
+        """(edge, sorted labels) -> value, from one scrape."""
+        out = {}
+        for family in text_string_to_metric_families(self._metrics()):
+            if family.name.startswith("imanalytics_baseline_") and family.name.rsplit(
+                    "_", 1)[-1] in ("lower", "centre", "upper"):
+                for s in family.samples:
+                    out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+        return out
+
+    def stop(self) -> None:
+        if self.process is not None:
+            terminate(self.process, timeout=10)
+            self.returncode, self.stderr = self.process.returncode, self.process.stderr.read()
+            self.process.stderr.close()
+            self.process = None
+
+    def __exit__(self, *exc):
+        self.stop()
+
+
+class SLISource:
+    """The SLIs as a live prometheus-client endpoint the test sets, one gauge per SLI, and
+    the recording rules that turn them into the SLIs' recorded series (as in production,
+    where recording rules compute them from the service's metrics)."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry()
+        self.gauges = {s.key: Gauge(f"test_sli_{s.key}", s.title, ["job", "instance"],
+                                    registry=self.registry)
+                       for s in slis() if s.key in SHIPPED}
+        self.port = free_port()
+
+    def recording_rules(self, path: Path) -> Path:
+        rules = [{"record": s.record, "expr": f"test_sli_{s.key}"}
+                 for s in slis() if s.key in SHIPPED]
+        path.write_text(yaml.safe_dump({"groups": [{"name": "slis", "rules": rules}]}))
+        return path
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def set(self, band_labels: tuple, value: float) -> None:
+        labels = dict(band_labels)
+        gauge = self.gauges[labels["sli"]]
+        gauge.labels(job=labels["job"], instance=labels["instance"]).set(value)
+
+    def __enter__(self):
+        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _expected(store, epoch: float) -> dict[tuple, float]:
+    index = pd.DatetimeIndex([pd.Timestamp(epoch, unit="s", tz="UTC")])
+    return {(f"imanalytics_baseline_{edge}", tuple(sorted(series_labels(s).items()))): v
+            for s, band in bands_at(store, index) for edge, v in band.items()}
+
+
+def _index(d: Path) -> dict[str, dict]:
+    return {s["file"]: s for s in json.loads((d / "index.json").read_text())["series"]}
+
+
+def _api(prom, path: str, **params):
+    url = f"{prom.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
+    with urllib.request.urlopen(url, timeout=10) as reply:
+        return json.load(reply)["data"]
+
+
+def _vector(prom, expr: str) -> dict[tuple, float]:
+    found = _api(prom, "query", query=expr)["result"]
+    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k != "__name__")):
+            float(r["value"][1]) for r in found}
+
+
+def _last_evaluation(prom) -> float:
+    groups = _api(prom, "rules")["groups"]
+    times = [pd.Timestamp(g["lastEvaluation"]).timestamp() for g in groups]
+    return min(times) if times else 0.0
+
+
+def _firing(prom) -> set[tuple[str, str]]:
+    return {(a["labels"]["alertname"], a["labels"].get("instance"))
+            for a in _api(prom, "alerts")["alerts"]
+            if a["state"] == "firing" and a["labels"]["alertname"] != "ImBaselineExporterDown"}
+
+
+def _wait_for(probe, done, what: str):
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        value = probe()
+        if done(value):
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up after {WAIT_S:.0f}s waiting for {what} "
+                                 f"(last: {value!r})")
+        time.sleep(0.2)
