@@ -158,6 +158,52 @@ def test_every_baseline_class_is_served(tmp_path):
     assert got["a"]["centre"] != pytest.approx(got["b"]["centre"])
 
 
+def test_a_model_that_predicts_no_band_now_is_refused_at_start(tmp_path):
+    from imanalytics.baselines import AdaptiveBand
+    from imanalytics.exporter import ExporterError
+
+    index = pd.date_range("2026-02-20", "2026-03-02", freq="5min", tz="UTC")
+    band = AdaptiveBand(direction="upper").fit(pd.Series(1.0 + 0.1 * np.arange(len(index)) % 3,
+                                                         index=index))
+    labels = {"job": "im", "instance": "x"}
+    save_baselines(tmp_path / "b", [(ServedSeries("s", labels, "adaptive_band", 3.0, "upper"),
+                                     band)])
+    with pytest.raises(ExporterError, match="predicts no band now .* ships as PromQL rules"):
+        open_store(tmp_path / "b")
+
+
+def test_any_baseline_class_ships_through_the_exporter(fleet, tmp_path, monkeypatch):
+    from imanalytics.baselines import QuantileGBM, STLBands
+    from imanalytics.review.backtest import STRATEGIES
+
+    strategies = {"e2e_latency_p95": ("stl", "STLBands"),
+                  "processing_latency_p99": ("gbm", "QuantileGBM")}
+    monkeypatch.setitem(STRATEGIES, "stl", lambda sli, train: STLBands(
+        direction=sli.direction).fit(train))
+    monkeypatch.setitem(STRATEGIES, "gbm", lambda sli, train: QuantileGBM(
+        direction=sli.direction, max_iter=20).fit(train))
+    tests, rows = [], []
+    for sli in slis():
+        if sli.key in strategies:
+            strategy = strategies[sli.key][0]
+            frame = evaluate(sli.expr, fleet.series, fleet.end - pd.Timedelta("8D"), fleet.end,
+                             "1m")
+            test = backtest(sli, frame, fleet.incidents, strategies=(strategy,),
+                            sensitivities=(3.0,), fors=("5m",))
+            tests.append(test)
+            row = test.candidates[test.candidates["strategy"] == strategy].iloc[0]
+            rows.append({"sli": sli.key, "title": sli.title, **row.to_dict(), "why": "test"})
+    review = Review(tests, pd.DataFrame(rows), fleet.end - pd.Timedelta("8D"), fleet.end, 2.0,
+                    fleet.incidents)
+    files = review.write(tmp_path / "out")
+    check_rules(files["alerts"])
+    assert "SUCCESS" in run_rule_tests(files["alert_tests"])
+    names = [t["name"] for t in yaml.safe_load(files["alert_tests"].read_text())["tests"]]
+    assert any(n.startswith("ImE2eLatencyP95High fires on") for n in names), names
+    models = {(s.sli, s.model) for s in open_store(files["baselines"]).series}
+    assert models == {(sli, model) for sli, (_, model) in strategies.items()}
+
+
 def _corrupt_model(d: Path) -> str:
     (d / next(iter(_index(d)))).write_bytes(b"not a model")
     return "is not a baseline file"

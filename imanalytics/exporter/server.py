@@ -3,6 +3,7 @@ once, then serve ``/metrics`` until SIGTERM or Ctrl-C."""
 
 from __future__ import annotations
 
+import math
 import signal
 import sys
 import threading
@@ -19,14 +20,20 @@ DEFAULT_PORT = 9468
 
 def open_store(directory: str | Path) -> Store:
     """Load the directory and compute every band once, so a model that cannot predict is an
-    error at start, not a failing scrape later."""
+    error at start, not a failing scrape or a silent band later."""
     store = load_baselines(directory)
     now = pd.DatetimeIndex([pd.Timestamp.now(tz="UTC")])
     try:
-        list(bands_at(store, now))
+        bands = list(bands_at(store, now))
     except Exception as exc:  # any estimator failure: name the directory, keep one line
         raise ExporterError(f"{store.directory}: a model cannot predict its bands: "
                             f"{type(exc).__name__}: {exc}") from None
+    for series, band in bands:
+        if not all(math.isfinite(v) for v in band.values()):
+            # PromQL-native baselines predict from their fitted window only: ship them as rules.
+            raise ExporterError(f"model for {series.describe()} ({series.file}) predicts no "
+                                f"band now (NaN); a {series.model or 'model'} of this kind "
+                                "ships as PromQL rules, not through the exporter")
     return store
 
 

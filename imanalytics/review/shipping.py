@@ -9,6 +9,7 @@ compares the SLI's recorded series with the exporter's band edge.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -71,7 +72,9 @@ def _exported(test: SLIBacktest, row: pd.Series) -> Shipped:
 
 def _refit(fitted, series: pd.Series, k: float):
     """The backtested model, same parameters, fitted on the whole history for production."""
-    return clone(fitted).set_params(sensitivity=k).fit(series.dropna())
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the backtest already fitted this data once
+        return clone(fitted).set_params(sensitivity=k).fit(series.dropna())
 
 
 def _series_labels(column: str) -> dict[str, str]:
