@@ -69,13 +69,16 @@ def bands_at(store: Store, index: pd.DatetimeIndex):
     Models serving several series are asked once; their bands come back as
     (series, band) column pairs.
     """
-    predicted: dict[tuple, pd.DataFrame] = {}
+    predicted: dict[tuple, dict] = {}
     for series in store.series:
         key = (series.file, series.sensitivity)
         if key not in predicted:
-            model = store.models[series.file]
-            predicted[key] = model.predict_bands(index, sensitivity=series.sensitivity)
-        frame = predicted[key]
-        row = frame.iloc[0]
-        band = row if series.column is None else row[series.column]
-        yield series, {edge: band[edge] for edge in EDGES}
+            row = store.models[series.file].predict_bands(index, series.sensitivity).iloc[0]
+            # A plain dict: looking up one column of a wide model in pandas per series
+            # would cost more than predicting them all.
+            predicted[key] = dict(zip(row.index, row.to_numpy().tolist(), strict=True))
+        values = predicted[key]
+        if series.column is None:
+            yield series, {edge: values[edge] for edge in EDGES}
+        else:
+            yield series, {edge: values[(series.column, edge)] for edge in EDGES}
