@@ -77,6 +77,7 @@ def test_the_review_ships_exported_baselines_with_rules_and_tests(written, revie
     for alert in ("ImE2eLatencyP95High", "ImProcessingLatencyP99High"):
         names = [t["name"] for t in tests if t["name"].startswith(alert)]
         assert any("fires on" in n for n in names) and any("stays silent" in n for n in names)
+    assert any(t["name"].startswith("ImBaselineExporterDown fires") for t in tests)
     inputs = {s["series"].split("{")[0] for t in tests for s in t["input_series"]}
     assert "imanalytics_baseline_upper" in inputs
     index = json.loads((written["baselines"] / "index.json").read_text())

@@ -3,10 +3,13 @@ exporter is down (every alert on an exported band is silent then)."""
 
 from __future__ import annotations
 
+import numpy as np
 import yaml
 
+from ..alerting.rule_tests import AlertCase
 from ..alerting.rules import DEFAULT_RUNBOOKS, AlertRule
 from ..rulefiles import HEADER
+from ..samples import NAME, Series
 
 JOB = "imanalytics-baselines"
 SCRAPE_INTERVAL = "1m"
@@ -38,3 +41,13 @@ def exporter_down_alert(runbooks: str = DEFAULT_RUNBOOKS) -> AlertRule:
                     "minutes; alerts that compare SLIs with exported baseline bands are "
                     "silent until it is back.",
         runbook_url=f"{runbooks}/baseline_exporter")
+
+
+def exporter_down_case(alert: AlertRule) -> AlertCase:
+    """A promtool case: the exporter is up for 10 minutes, then down; the alert fires once
+    it has been down for its ``for:``."""
+    minutes = np.arange(21)
+    up = Series({NAME: "up", "job": JOB, "instance": "localhost:9468"}, minutes * 60_000,
+                np.where(minutes < 10, 1.0, 0.0))
+    return AlertCase(alert, [up], [5, 10, 14, 16, 20],
+                     f"{alert.name} fires once the exporter has been down for {alert.for_}")

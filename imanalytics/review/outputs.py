@@ -19,7 +19,7 @@ from ..alerting.alertmanager import (
 from ..alerting.rule_tests import unit_test_file
 from ..alerting.rules import alert_groups
 from ..exporter import DEFAULT_PORT, save_baselines
-from ..exporter.scrape import exporter_down_alert, scrape_config
+from ..exporter.scrape import exporter_down_alert, exporter_down_case, scrape_config
 from ..plots import html_page, series_figure, tradeoff_figure
 from ..rulefiles import dump_rules, write_text_atomic
 from .backtest import SLIBacktest
@@ -53,9 +53,10 @@ def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
         "report": report_html(review),
         "summary": summary_markdown(review),
         "candidates": review.candidates.to_csv(index=False, float_format="%.6g"),
-        "alerts": dump_rules(alert_groups(_alerts(shipped))),
+        "alerts": dump_rules(alert_groups([a for a, _ in _alerts(shipped)])),
         "baseline_rules": dump_rules([g for s in shipped for g in s.recording_groups]),
-        "alert_tests": unit_test_file([ALERTS_FILE], [c for s in shipped for c in s.cases]),
+        "alert_tests": unit_test_file([ALERTS_FILE], [c for _, cases in _alerts(shipped)
+                                                      for c in cases]),
         "alertmanager": dump_config(settings),
         "template": message_template(),
     }
@@ -74,8 +75,13 @@ def _ship_all(review) -> list[Shipped]:
 
 
 def _alerts(shipped: list[Shipped]) -> list:
-    alerts = [s.alert for s in shipped]
-    return alerts + [exporter_down_alert()] if any(s.baselines for s in shipped) else alerts
+    """(alert, its promtool cases) for each shipped alert, and for the exporter's health
+    when anything ships through it."""
+    alerts = [(s.alert, s.cases) for s in shipped]
+    if any(s.baselines for s in shipped):
+        down = exporter_down_alert()
+        alerts.append((down, [exporter_down_case(down)]))
+    return alerts
 
 
 def _write_exporter_files(shipped: list[Shipped], out: Path) -> dict[str, Path]:
