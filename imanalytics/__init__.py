@@ -2,7 +2,8 @@
 
 The pieces, each in its own module: `catalog` (what an IM service exports), `slis`,
 `source` (pulls into pandas), `promql` (the local evaluator), `rules` (recording rules),
-`baselines`, `alerting`, `review` (threshold tuning reviews), `dashboards` and `sandbox`.
+`baselines`, `alerting`, `review` (threshold tuning reviews), `exporter` (baseline bands
+served to Prometheus), `dashboards` and `sandbox`.
 """
 
 from .catalog import Catalog, CatalogError, MetricSpec, default_catalog, load_catalog

@@ -88,6 +88,21 @@ def test_the_review_ships_exported_baselines_with_rules_and_tests(written, revie
     assert job["honor_labels"] is True
 
 
+def test_a_review_without_exported_baselines_removes_the_stale_ones(review, tmp_path):
+    first = review.write(tmp_path)
+    assert (first["baselines"] / "index.json").exists()
+    static = []
+    for test in review.backtests:
+        row = test.candidates[test.candidates["strategy"] == "static"].iloc[0]
+        static.append({"sli": test.sli.key, "title": test.sli.title, **row.to_dict(),
+                       "why": "test"})
+    again = Review(review.backtests, pd.DataFrame(static), review.start, review.end, 2.0,
+                   review.incidents).write(tmp_path)
+    assert "baselines" not in again and not first["baselines"].exists()
+    assert not first["scrape_config"].exists()
+    assert "ImBaselineExporterDown" not in again["alerts"].read_text()
+
+
 def test_prometheus_fires_on_an_incident_and_stays_silent_on_a_normal_value(written, tmp_path):
     with Exporter(written["baselines"]) as exporter, SLISource() as source:
         jobs = yaml.safe_load(written["scrape_config"].read_text())["scrape_configs"]
