@@ -261,6 +261,18 @@ def test_a_bad_baseline_directory_is_an_error_at_start(written, tmp_path, capsys
     assert message in err and len(err.splitlines()) == 1, err
 
 
+def test_a_port_in_use_is_named(written, capsys):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["serve-baselines", "--baselines", str(written["baselines"]), "--port",
+                     str(port)])
+    assert code == 1 and f"cannot listen on 127.0.0.1:{port}" in capsys.readouterr().err
+
+
 def test_missing_and_empty_directories_fail_with_one_line(tmp_path):
     (tmp_path / "empty").mkdir()
     for d, message in ((tmp_path / "nope", "does not exist"), (tmp_path / "empty", "is empty")):

@@ -2,9 +2,9 @@
 firing on an incident it caught and silent on a quiet stretch of the same history.
 
 Static and PromQL-native candidates ship as rules alone. Other baselines (seasonal, `auto`,
-STL, quantile GBM, isolation forest) ship through the baseline exporter: their models are
-refitted on the whole reviewed history, saved for ``serve-baselines``, and the alert
-compares the SLI's recorded series with the exporter's band edge.
+STL, quantile GBM: any estimator with `predict_bands`) ship through the baseline exporter:
+their models are refitted on the whole reviewed history, saved for ``serve-baselines``, and
+the alert compares the SLI's recorded series with the exporter's band edge.
 """
 
 from __future__ import annotations
