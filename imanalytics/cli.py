@@ -206,13 +206,19 @@ def _add_serve_baselines(commands) -> None:
                    help="port to serve /metrics on (default: %(default)s)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s; 0.0.0.0 for all)")
+    p.add_argument("--prometheus", metavar="URL",
+                   help="Prometheus to read each SLI's last day from at every scrape, so "
+                   "seasonal bands follow a lasting level shift as in the review's backtest "
+                   "(credentials: $IMANALYTICS_BEARER_TOKEN or user:password@ in the URL); "
+                   "without it, or while it does not answer, bands come from the fitted "
+                   "state alone")
     p.set_defaults(run=_run_serve_baselines)
 
 
 def _run_serve_baselines(args) -> int:
     from .exporter import serve
 
-    serve(args.baselines, port=args.port, host=args.host)
+    serve(args.baselines, port=args.port, host=args.host, prometheus=args.prometheus)
     return 0
 
 

@@ -104,7 +104,8 @@ def test_a_review_without_exported_baselines_removes_the_stale_ones(review, tmp_
 
 
 def test_prometheus_fires_on_an_incident_and_stays_silent_on_a_normal_value(written, tmp_path):
-    with Exporter(written["baselines"]) as exporter, SLISource() as source:
+    exporter = Exporter(written["baselines"])
+    with SLISource() as source:
         jobs = yaml.safe_load(written["scrape_config"].read_text())["scrape_configs"]
         jobs[0].update(scrape_interval="1s", static_configs=[{"targets": [exporter.target]}])
         jobs.append({"job_name": "im", "honor_labels": True, "scrape_interval": "1s",
@@ -112,23 +113,32 @@ def test_prometheus_fires_on_an_incident_and_stays_silent_on_a_normal_value(writ
         rules = [source.recording_rules(tmp_path / "sli.rules.yml"), written["alerts"]]
         with PrometheusSandbox([], rule_files=rules, evaluation_interval="1s",
                                scrape_configs=jobs) as prom:
-            centres = _wait_for(lambda: _vector(prom, "imanalytics_baseline_centre"),
-                                lambda found: len(found) == 4, "the exporter's bands")
-            uppers = _vector(prom, "imanalytics_baseline_upper")
-            for labels, centre in centres.items():
-                source.set(labels, centre)
-            names = "|".join(s.record for s in slis() if s.key in SHIPPED)
-            _wait_for(lambda: _api(prom, "query", query=f'{{__name__=~"{names}"}}')["result"],
-                      lambda found: len(found) == 4, "the SLI series")
-            settled = time.time()
-            _wait_for(lambda: _last_evaluation(prom), lambda t: t > settled + 1,
-                      "a rule evaluation after the normal values arrived")
-            assert _firing(prom) == set()
-            incident = next(k for k in uppers if dict(k)["sli"] == "e2e_latency_p95"
-                            and dict(k)["instance"] == "im-0:9100")
-            source.set(incident, 3 * uppers[incident])
-            fired = _wait_for(lambda: _firing(prom), bool, "the alert to fire")
-            assert fired == {("ImE2eLatencyP95High", "im-0:9100")}
+            exporter.extra = ["--prometheus", prom.url]  # bands follow the recorded SLIs
+            with exporter:
+                _normal_then_incident(prom, source)
+    assert exporter.returncode == 0 and "Traceback" not in exporter.stderr
+
+
+def _normal_then_incident(prom, source) -> None:
+    centres = _wait_for(lambda: _vector(prom, "imanalytics_baseline_centre"),
+                        lambda found: len(found) == 4, "the exporter's bands")
+    uppers = _vector(prom, "imanalytics_baseline_upper")
+    for labels, centre in centres.items():
+        source.set(labels, centre)
+    names = "|".join(s.record for s in slis() if s.key in SHIPPED)
+    _wait_for(lambda: _api(prom, "query", query=f'{{__name__=~"{names}"}}')["result"],
+              lambda found: len(found) == 4, "the SLI series")
+    _wait_for(lambda: _vector(prom, "imanalytics_baseline_following == 1"),
+              lambda found: len(found) == 4, "bands following the recorded SLIs")
+    settled = time.time()
+    _wait_for(lambda: _last_evaluation(prom), lambda t: t > settled + 1,
+              "a rule evaluation after the normal values arrived")
+    assert _firing(prom) == set()
+    incident = next(k for k in uppers if dict(k)["sli"] == "e2e_latency_p95"
+                    and dict(k)["instance"] == "im-0:9100")
+    source.set(incident, 3 * uppers[incident])
+    fired = _wait_for(lambda: _firing(prom), bool, "the alert to fire")
+    assert fired == {("ImE2eLatencyP95High", "im-0:9100")}
 
 
 def test_a_restarted_exporter_serves_the_same_bands(written):
@@ -166,7 +176,7 @@ def test_every_baseline_class_is_served(tmp_path):
     store = open_store(tmp_path / "b")
     assert len(store.models) == 3  # the forest's two series share one file
     now = pd.DatetimeIndex([pd.Timestamp("2026-03-02T12:00:00Z")])
-    got = {s.sli: band for s, band in bands_at(store, now)}
+    got = {s.sli: band for s, band, _ in bands_at(store, now)}
     assert got["stl"]["upper"] == pytest.approx(stl.predict_bands(now, 3.0)["upper"].iloc[0])
     assert got["gbm"]["lower"] == pytest.approx(gbm.predict_bands(now, 2.0)["lower"].iloc[0])
     assert got["b"]["centre"] == pytest.approx(
@@ -291,6 +301,7 @@ class Exporter:
 
     def __init__(self, directory: Path):
         self.directory = directory
+        self.extra: list[str] = []  # more command-line options
         self.port = free_port()
         self.process = None
         self.returncode, self.stderr = None, ""
@@ -302,7 +313,7 @@ class Exporter:
     def __enter__(self):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "imanalytics", "serve-baselines", "--baselines",
-             str(self.directory), "--port", str(self.port)],
+             str(self.directory), "--port", str(self.port), *self.extra],
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         _wait_for(self._metrics, lambda text: text is not None, "the exporter to serve")
         return self
@@ -376,7 +387,7 @@ class SLISource:
 def _expected(store, epoch: float) -> dict[tuple, float]:
     index = pd.DatetimeIndex([pd.Timestamp(epoch, unit="s", tz="UTC")])
     return {(f"imanalytics_baseline_{edge}", tuple(sorted(series_labels(s).items()))): v
-            for s, band in bands_at(store, index) for edge, v in band.items()}
+            for s, band, _ in bands_at(store, index) for edge, v in band.items()}
 
 
 def _index(d: Path) -> dict[str, dict]:
@@ -417,3 +428,40 @@ def _wait_for(probe, done, what: str):
             raise AssertionError(f"gave up after {WAIT_S:.0f}s waiting for {what} "
                                  f"(last: {value!r})")
         time.sleep(0.2)
+
+
+def test_bands_follow_the_slis_level_read_from_prometheus(prom, workload, tmp_path, capsys):
+    from imanalytics.baselines import auto
+    from imanalytics.exporter.live import LiveLevels
+
+    sli = next(s for s in slis() if s.key == "e2e_latency_p95")
+    frame = evaluate(sli.expr, workload.series, workload.end - pd.Timedelta("2D"),
+                     workload.end, "1m")
+    column = frame.columns[0]
+    model = auto(frame[column].loc[:frame.index[0] + pd.Timedelta("1D")].dropna())  # as trained
+    labels = _labels(column)
+    # The sandbox holds raw metrics only, so the exporter asks for the SLI's expression.
+    save_baselines(tmp_path / "b", [(ServedSeries(sli.key, labels, "auto", 3.0, "upper",
+                                                  query=sli.expr), model)])
+    store = open_store(tmp_path / "b")
+    now = pd.Timestamp(workload.end) - pd.Timedelta("3h")
+    at = pd.DatetimeIndex([now])
+    _, band, followed = next(bands_at(store, at, LiveLevels(prom.url)))
+    backtested = model.bands(frame[column].loc[:now], sensitivity=3.0).iloc[-1]
+    fitted = model.predict_bands(at, sensitivity=3.0).iloc[0]
+    assert followed
+    for edge in ("lower", "centre", "upper"):
+        assert band[edge] == pytest.approx(backtested[edge], rel=1e-9)
+    # The first day's fit is off the second day's level by a fifth of a spread here.
+    assert abs(band["centre"] - fitted["centre"]) > 0.1 * (fitted["upper"] - fitted["centre"]) / 3
+    down = LiveLevels(f"http://127.0.0.1:{free_port()}")
+    _, band, followed = next(bands_at(store, at, down))
+    assert not followed and band["centre"] == pytest.approx(fitted["centre"], rel=1e-12)
+    err = capsys.readouterr().err
+    assert "from the fitted state only" in err and len(err.strip().splitlines()) == 1
+
+
+def _labels(column: str) -> dict[str, str]:
+    from imanalytics.frames import parse_series
+
+    return parse_series(column)

@@ -7,19 +7,22 @@ and `strategy`::
     imanalytics_baseline_centre{...}
     imanalytics_baseline_upper{...}
 
-at the served sensitivity (band = centre ± sensitivity·spread), from the fitted state alone
-(`predict_bands`): the exporter sees no live data. The scrape job needs
-``honor_labels: true`` so the series keep their `job`/`instance`.
+at the served sensitivity (band = centre ± sensitivity·spread), from the fitted state
+(`predict_bands`), or following the SLI's recent level when the exporter may ask
+Prometheus for it (see `live`). The scrape job needs ``honor_labels: true`` so the series
+keep their `job`/`instance`.
 """
 
 from __future__ import annotations
 
 import time
+import warnings
 from collections.abc import Callable
 
 import pandas as pd
 from prometheus_client.core import Metric
 
+from .live import band_now, follows
 from .store import ServedSeries, Store
 
 PREFIX = "imanalytics_baseline_"
@@ -42,43 +45,73 @@ def series_labels(series: ServedSeries) -> dict[str, str]:
 
 
 class BandCollector:
-    """A prometheus-client collector over a loaded `Store`; `clock` gives epoch seconds."""
+    """A prometheus-client collector over a loaded `Store`; `clock` gives epoch seconds;
+    `live` (a `LiveLevels`) lets bands follow the SLIs' recent level."""
 
-    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time, live=None):
         self.store = store
         self.clock = clock
+        self.live = live
 
     def collect(self):
         now = pd.DatetimeIndex([pd.Timestamp(self.clock(), unit="s", tz="UTC")])
         families = {edge: Metric(edge_metric(edge), HELP[edge], "gauge") for edge in EDGES}
         sensitivity = Metric(f"{PREFIX}sensitivity",
                              "Band half-width in spreads the bands are served at.", "gauge")
-        for series, band in bands_at(self.store, now):
+        following = Metric(f"{PREFIX}following",
+                           "1 when the band follows the SLI's recent level from Prometheus, "
+                           "0 when it comes from the fitted state alone.", "gauge")
+        for series, band, followed in bands_at(self.store, now, self.live):
             labels = series_labels(series)
             for edge in EDGES:
                 families[edge].add_sample(edge_metric(edge), labels, float(band[edge]))
             sensitivity.add_sample(f"{PREFIX}sensitivity", labels, series.sensitivity)
+            following.add_sample(f"{PREFIX}following", labels, float(followed))
         models = Metric(f"{PREFIX}models", "Fitted baseline models loaded at start.", "gauge")
         models.add_sample(f"{PREFIX}models", {}, float(len(self.store.models)))
-        yield from (*families.values(), sensitivity, models)
+        yield from (*families.values(), sensitivity, following, models)
 
 
-def bands_at(store: Store, index: pd.DatetimeIndex):
-    """(series, {lower, centre, upper}) for every served series at the first time of `index`.
+def bands_at(store: Store, index: pd.DatetimeIndex, live=None):
+    """(series, {lower, centre, upper}, follows) for every served series at the first time
+    of `index`: from the SLI's recent values when `live` has them (follows = True), else
+    from the fitted state.
 
     Models serving several series are asked once; their bands come back as
     (series, band) column pairs.
     """
+    now = index[0]
+    recent: dict[tuple, dict | None] = {}
     predicted: dict[tuple, dict] = {}
-    for series in store.series:
-        key = (series.file, series.sensitivity)
-        if key not in predicted:
-            row = store.models[series.file].predict_bands(index, series.sensitivity).iloc[0]
-            # A plain dict: looking up one column of a wide model in pandas per series
-            # would cost more than predicting them all.
-            predicted[key] = dict(zip(row.index, row.to_numpy().tolist(), strict=True))
-        values = predicted[key]
-        if series.column is None:
-            yield series, {edge: values[edge] for edge in EDGES}
-        else:
-            yield series, {edge: values[(series.column, edge)] for edge in EDGES}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # short or gappy recent data: the band still stands
+        for series in store.series:
+            model = store.models[series.file]
+            band = _followed(series, model, now, live, recent)
+            if band is not None:
+                yield series, band, True
+                continue
+            key = (series.file, series.sensitivity)
+            if key not in predicted:
+                row = model.predict_bands(index, series.sensitivity).iloc[0]
+                # A plain dict: looking up one column of a wide model in pandas per series
+                # would cost more than predicting them all.
+                predicted[key] = dict(zip(row.index, row.to_numpy().tolist(), strict=True))
+            values = predicted[key]
+            if series.column is None:
+                yield series, {edge: values[edge] for edge in EDGES}, False
+            else:
+                yield series, {edge: values[(series.column, edge)] for edge in EDGES}, False
+
+
+def _followed(series: ServedSeries, model, now, live, recent: dict) -> dict | None:
+    window = follows(model, series.column) if live is not None and series.query else None
+    if window is None:
+        return None
+    key = (series.query, window)
+    if key not in recent:
+        recent[key] = live.recent(series.query, window, now)
+    found = (recent[key] or {}).get(tuple(sorted(series.labels.items())))
+    if found is None or not found.notna().any():
+        return None
+    return band_now(model, found, now, series.sensitivity)

@@ -13,6 +13,7 @@ import pandas as pd
 from prometheus_client import CollectorRegistry, start_http_server
 
 from .collector import BandCollector, bands_at
+from .live import LiveLevels
 from .store import ExporterError, Store, load_baselines
 
 DEFAULT_PORT = 9468
@@ -24,7 +25,7 @@ def open_store(directory: str | Path) -> Store:
     store = load_baselines(directory)
     now = pd.DatetimeIndex([pd.Timestamp.now(tz="UTC")])
     try:
-        bands = list(bands_at(store, now))
+        bands = [(series, band) for series, band, _ in bands_at(store, now)]
     except Exception as exc:  # any estimator failure: name the directory, keep one line
         raise ExporterError(f"{store.directory}: a model cannot predict its bands: "
                             f"{type(exc).__name__}: {exc}") from None
@@ -37,25 +38,28 @@ def open_store(directory: str | Path) -> Store:
     return store
 
 
-def registry_for(store: Store) -> CollectorRegistry:
+def registry_for(store: Store, live: LiveLevels | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BandCollector(store))
+    registry.register(BandCollector(store, live=live))
     return registry
 
 
 def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-          stop: threading.Event | None = None) -> None:
+          prometheus: str | None = None, stop: threading.Event | None = None) -> None:
     """Serve the bands of `directory` on http://host:port/metrics until `stop` is set
-    (by default: until SIGTERM or Ctrl-C)."""
+    (by default: until SIGTERM or Ctrl-C); with `prometheus` (a URL) bands follow the
+    SLIs' recent level read from it."""
     store = open_store(directory)
+    live = LiveLevels(prometheus) if prometheus else None
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry_for(store))
+        server, thread = start_http_server(port, addr=host, registry=registry_for(store, live))
     except OSError as exc:
         raise ExporterError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
     stop = stop or _stop_on_signals()
     slis = sorted({s.sli for s in store.series})
+    level = f"; levels from {live.source.url}" if live else ""
     print(f"serving {len(store.series)} baseline series ({len(store.models)} models; SLIs "
-          f"{', '.join(slis)}) on http://{host}:{port}/metrics", flush=True)
+          f"{', '.join(slis)}{level}) on http://{host}:{port}/metrics", flush=True)
     try:
         while not stop.wait(1.0):  # a timed wait lets signal handlers run promptly
             pass

@@ -11,11 +11,13 @@ one serves.
     {"sli": "e2e_latency_p95", "labels": {"job": "im", "instance": "im-0:9100"},
      "strategy": "seasonal", "sensitivity": 3.0, "direction": "upper",
      "model": "SeasonalProfile", "file": "e2e_latency_p95/im_im-0_9100.baseline",
-     "column": null}
+     "column": null, "query": "job_instance:im_message_e2e_latency_seconds:p95_rate5m"}
 
 `labels` are the SLI series' own labels (its recording rule's ``by``); `sensitivity` is
 the band half-width in spreads; `column` picks one column of a model fitted on several
-series (a wide `SeasonalProfile`, a `MultiSLIIsolationForest`), null for one series.
+series (a wide `SeasonalProfile`, a `MultiSLIIsolationForest`), null for one series;
+`query` (optional) is the PromQL giving the SLI's recent values, which the exporter asks
+Prometheus for when it runs with ``--prometheus`` so bands follow the SLI's level.
 Several entries may share a file. Model files are read and written only through
 `imanalytics.baselines.load`/`save`.
 """
@@ -57,6 +59,7 @@ class ServedSeries:
     model: str = ""  # class name, for people reading the index
     file: str = ""  # model file, relative to the directory
     column: str | None = None  # the model's column for this series, if it has several
+    query: str = ""  # PromQL for the SLI's recent values (its recorded series), for `live`
 
     @property
     def key(self) -> tuple:
@@ -198,12 +201,14 @@ def _entry(index: Path, n: int, entry) -> ServedSeries:
     if file.is_absolute() or ".." in file.parts:
         raise ExporterError(f"{where}: file {entry['file']!r} must be a path inside "
                             f"{index.parent}")
-    column = entry.get("column")
+    column, query = entry.get("column"), entry.get("query", "")
     if column is not None and not isinstance(column, str):
         raise ExporterError(f"{where}: column must be a string or null")
+    if not isinstance(query, str):
+        raise ExporterError(f"{where}: query must be a PromQL string")
     return ServedSeries(entry["sli"], dict(labels), entry["strategy"],
                         float(entry["sensitivity"]), entry["direction"],
-                        str(entry.get("model", "")), entry["file"], column)
+                        str(entry.get("model", "")), entry["file"], column, query)
 
 
 def _kind_name(kind) -> str:

@@ -65,7 +65,8 @@ def _exported(test: SLIBacktest, row: pd.Series) -> Shipped:
     alert = band_alert(sli, selector, row["for"], strategy=strategy)
     models = {}
     for column, fitted in test.estimators[strategy].items():
-        served = ServedSeries(sli.key, _series_labels(column), strategy, k, sli.direction)
+        served = ServedSeries(sli.key, _series_labels(column), strategy, k, sli.direction,
+                              query=sli.record)
         models[column] = (served, _refit(fitted, test.frame[column], k))
     return Shipped(sli.key, alert, [], edge, [], models)
 
