@@ -454,11 +454,13 @@ def test_bands_follow_the_slis_level_read_from_prometheus(prom, workload, tmp_pa
         assert band[edge] == pytest.approx(backtested[edge], rel=1e-9)
     # The first day's fit is off the second day's level by a fifth of a spread here.
     assert abs(band["centre"] - fitted["centre"]) > 0.1 * (fitted["upper"] - fitted["centre"]) / 3
-    down = LiveLevels(f"http://127.0.0.1:{free_port()}")
-    _, band, followed = next(bands_at(store, at, down))
-    assert not followed and band["centre"] == pytest.approx(fitted["centre"], rel=1e-12)
-    err = capsys.readouterr().err
-    assert "from the fitted state only" in err and len(err.strip().splitlines()) == 1
+    for fallback in (LiveLevels(f"http://127.0.0.1:{free_port()}"),  # nothing listens
+                     LiveLevels(prom.url, budget=0.0)):  # the scrape's time is spent
+        _, band, followed = next(bands_at(store, at, fallback))
+        assert not followed and band["centre"] == pytest.approx(fitted["centre"], rel=1e-12)
+        err = capsys.readouterr().err
+        assert "from the fitted state only" in err and len(err.strip().splitlines()) == 1
+        assert not next(bands_at(store, at, fallback))[2] and not capsys.readouterr().err
 
 
 def _labels(column: str) -> dict[str, str]:

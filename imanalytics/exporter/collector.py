@@ -81,6 +81,8 @@ def bands_at(store: Store, index: pd.DatetimeIndex, live=None):
     (series, band) column pairs.
     """
     now = index[0]
+    if live is not None:
+        live.begin_scrape()
     recent: dict[tuple, dict | None] = {}
     predicted: dict[tuple, dict] = {}
     with warnings.catch_warnings():
@@ -106,7 +108,7 @@ def bands_at(store: Store, index: pd.DatetimeIndex, live=None):
 
 def _followed(series: ServedSeries, model, now, live, recent: dict) -> dict | None:
     window = follows(model, series.column) if live is not None and series.query else None
-    if window is None:
+    if window is None or live.spent():
         return None
     key = (series.query, window)
     if key not in recent:

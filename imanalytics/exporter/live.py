@@ -12,6 +12,7 @@ as the backtest did. Without the data (Prometheus down, a series missing, a mode
 from __future__ import annotations
 
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -22,33 +23,60 @@ from ..frames import parse_series
 from ..samples import NAME
 
 STEP = "1m"  # the review's SLI step: level following counts points at this step
-TIMEOUT_S = 5.0  # per request; a scrape must finish well inside Prometheus' timeout
+# A scrape must end inside Prometheus' 10 s default scrape timeout: each request may take
+# TIMEOUT_S, and no request or band computation starts once BUDGET_S has passed since the
+# scrape began (a band from recent data costs about 2 ms).
+TIMEOUT_S = 3.0
+BUDGET_S = 6.0
 
 
 class LiveLevels:
     """Recent values of the SLIs, one range query per query text and scrape."""
 
-    def __init__(self, url: str, timeout: float = TIMEOUT_S):
+    def __init__(self, url: str, timeout: float = TIMEOUT_S, budget: float = BUDGET_S):
         from ..source import PromSource
 
         self.source = PromSource(url, timeout=timeout, retries=0, progress=False)
+        self.budget = budget
+        self.until = float("inf")
         self.failing: set[str] = set()
+        self.warned = False
+
+    def begin_scrape(self) -> None:
+        self.until = time.monotonic() + self.budget
+
+    def spent(self) -> bool:
+        """Whether this scrape's budget is used up: the remaining bands come from the
+        fitted state (their `following` gauge is 0); said once on stderr."""
+        if time.monotonic() <= self.until:
+            return False
+        if not self.warned:
+            print(f"serve-baselines: a scrape used up its {self.budget:g}s for recent data; "
+                  "its remaining bands come from the fitted state only "
+                  "(imanalytics_baseline_following 0)", file=sys.stderr, flush=True)
+            self.warned = True
+        return True
 
     def recent(self, query: str, window: pd.Timedelta, now: pd.Timestamp
                ) -> dict[tuple, pd.Series] | None:
         """Each series of `query` over ``(now - window, now]`` at 1 m, by its sorted labels;
-        None when Prometheus cannot answer (said once on stderr until it answers again)."""
+        None when Prometheus cannot answer or the scrape's budget is spent (said once on
+        stderr until it answers again)."""
+        if self.spent():
+            return None
         end = now.floor("1min")  # the review's grid: whole minutes
         try:
             frame = self.source.range(query, end - window, end, STEP)
         except (ImanalyticsError, OSError) as exc:
-            if query not in self.failing:
-                print(f"serve-baselines: bands of {query} from the fitted state only: {exc}",
-                      file=sys.stderr, flush=True)
-            self.failing.add(query)
-            return None
+            return self._failed(query, str(exc))
         self.failing.discard(query)
         return {_key(column): frame[column] for column in frame.columns}
+
+    def _failed(self, query: str, why: str) -> None:
+        if query not in self.failing:
+            print(f"serve-baselines: bands of {query} from the fitted state only: {why}",
+                  file=sys.stderr, flush=True)
+        self.failing.add(query)
 
     def close(self) -> None:
         self.source.close()

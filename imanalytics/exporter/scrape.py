@@ -25,7 +25,9 @@ def scrape_config(targets: list[str], interval: str = SCRAPE_INTERVAL) -> str:
         "job_name": JOB, "honor_labels": True, "scrape_interval": interval,
         "static_configs": [{"targets": list(targets)}],
     }]}
-    comment = ("# Add to prometheus.yml: scrapes `python -m imanalytics serve-baselines`.\n"
+    comment = ("# Add to prometheus.yml. It scrapes the baseline exporter, run beside this folder\n"
+               "# as: python -m imanalytics serve-baselines --baselines baselines --port 9468\n"
+               "#     --prometheus <this Prometheus' URL>\n"
                "# honor_labels keeps the job/instance of the SLI series each band is for.\n")
     return HEADER + comment + yaml.safe_dump(doc, sort_keys=False)
 

@@ -46,8 +46,8 @@ def report(review: Review, out: Path, pushgateway: str | None = None) -> dict[st
           f"tests in {files['alert_tests'].name}); Alertmanager: {files['alertmanager']}")
     if "baselines" in files:
         print(f"baselines for the exporter: {files['baselines']} (python -m imanalytics "
-              f"serve-baselines --baselines {files['baselines']}; scrape job in "
-              f"{files['scrape_config'].name})")
+              f"serve-baselines --baselines {files['baselines']} --prometheus URL; scrape "
+              f"job in {files['scrape_config'].name})")
     if pushgateway:
         _push(review, pushgateway, changed)
         print(f"run metrics pushed to {pushgateway}")
