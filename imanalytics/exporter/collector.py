@@ -15,6 +15,7 @@ keep their `job`/`instance`.
 
 from __future__ import annotations
 
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from collections.abc import Callable
 import pandas as pd
 from prometheus_client.core import Metric
 
+from ..errors import ImanalyticsError
 from .live import band_now, follows
 from .store import ServedSeries, Store
 
@@ -52,8 +54,14 @@ class BandCollector:
         self.store = store
         self.clock = clock
         self.live = live
+        self._lock = threading.Lock()  # concurrent scrapes share the live budget: one at a time
 
     def collect(self):
+        with self._lock:
+            families = self._families()
+        yield from families
+
+    def _families(self) -> list[Metric]:
         now = pd.DatetimeIndex([pd.Timestamp(self.clock(), unit="s", tz="UTC")])
         families = {edge: Metric(edge_metric(edge), HELP[edge], "gauge") for edge in EDGES}
         sensitivity = Metric(f"{PREFIX}sensitivity",
@@ -69,7 +77,7 @@ class BandCollector:
             following.add_sample(f"{PREFIX}following", labels, float(followed))
         models = Metric(f"{PREFIX}models", "Fitted baseline models loaded at start.", "gauge")
         models.add_sample(f"{PREFIX}models", {}, float(len(self.store.models)))
-        yield from (*families.values(), sensitivity, following, models)
+        return [*families.values(), sensitivity, following, models]
 
 
 def bands_at(store: Store, index: pd.DatetimeIndex, live=None):
@@ -116,4 +124,8 @@ def _followed(series: ServedSeries, model, now, live, recent: dict) -> dict | No
     found = (recent[key] or {}).get(tuple(sorted(series.labels.items())))
     if found is None or not found.notna().any():
         return None
-    return band_now(model, found, now, series.sensitivity)
+    try:
+        return band_now(model, found, now, series.sensitivity)
+    except (ImanalyticsError, ValueError) as exc:  # odd recent data: keep the fitted band
+        live.report(series.describe(), str(exc))
+        return None

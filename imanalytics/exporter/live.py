@@ -68,15 +68,16 @@ class LiveLevels:
         try:
             frame = self.source.range(query, end - window, end, STEP)
         except (ImanalyticsError, OSError) as exc:
-            return self._failed(query, str(exc))
+            return self.report(query, str(exc))
         self.failing.discard(query)
         return {_key(column): frame[column] for column in frame.columns}
 
-    def _failed(self, query: str, why: str) -> None:
-        if query not in self.failing:
-            print(f"serve-baselines: bands of {query} from the fitted state only: {why}",
+    def report(self, what: str, why: str) -> None:
+        """Say once on stderr that the bands of `what` come from the fitted state."""
+        if what not in self.failing:
+            print(f"serve-baselines: bands of {what} from the fitted state only: {why}",
                   file=sys.stderr, flush=True)
-        self.failing.add(query)
+        self.failing.add(what)
 
     def close(self) -> None:
         self.source.close()

@@ -67,6 +67,8 @@ def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+        if live is not None:
+            live.close()
     print("stopped", file=sys.stderr, flush=True)
 
 
