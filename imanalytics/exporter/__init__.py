@@ -5,10 +5,13 @@
   `load_baselines`;
 - `collector`: the bands as gauges ``imanalytics_baseline_{lower,centre,upper}``,
   computed at each scrape;
+- `live`: bands that follow each SLI's recent level, read from Prometheus;
+- `scrape`: the scrape job for ``prometheus.yml`` and the exporter-down alert;
 - `server`: ``python -m imanalytics serve-baselines``.
 """
 
 from .collector import BandCollector, edge_metric, series_labels
+from .live import LiveLevels
 from .server import DEFAULT_PORT, open_store, serve
 from .store import ExporterError, ServedSeries, Store, load_baselines, save_baselines
 
@@ -16,6 +19,7 @@ __all__ = [
     "DEFAULT_PORT",
     "BandCollector",
     "ExporterError",
+    "LiveLevels",
     "ServedSeries",
     "Store",
     "edge_metric",
