@@ -21,6 +21,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from imanalytics.cli import main
 from imanalytics.exporter import ServedSeries, open_store, save_baselines, series_labels
 from imanalytics.exporter.collector import bands_at
+from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate
 from imanalytics.review import backtest
 from imanalytics.review.run import Review
@@ -293,6 +294,39 @@ def test_missing_and_empty_directories_fail_with_one_line(tmp_path):
         assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_bands_follow_the_slis_level_read_from_prometheus(prom, workload, tmp_path, capsys):
+    from imanalytics.baselines import auto
+    from imanalytics.exporter.live import LiveLevels
+
+    sli = next(s for s in slis() if s.key == "e2e_latency_p95")
+    frame = evaluate(sli.expr, workload.series, workload.end - pd.Timedelta("2D"),
+                     workload.end, "1m")
+    column = frame.columns[0]
+    model = auto(frame[column].loc[:frame.index[0] + pd.Timedelta("1D")].dropna())  # as trained
+    labels = parse_series(column)
+    # The sandbox holds raw metrics only, so the exporter asks for the SLI's expression.
+    save_baselines(tmp_path / "b", [(ServedSeries(sli.key, labels, "auto", 3.0, "upper",
+                                                  query=sli.expr), model)])
+    store = open_store(tmp_path / "b")
+    now = pd.Timestamp(workload.end) - pd.Timedelta("3h")
+    at = pd.DatetimeIndex([now])
+    _, band, followed = next(bands_at(store, at, LiveLevels(prom.url)))
+    backtested = model.bands(frame[column].loc[:now], sensitivity=3.0).iloc[-1]
+    fitted = model.predict_bands(at, sensitivity=3.0).iloc[0]
+    assert followed
+    for edge in ("lower", "centre", "upper"):
+        assert band[edge] == pytest.approx(backtested[edge], rel=1e-9)
+    # The first day's fit is off the second day's level by a fifth of a spread here.
+    assert abs(band["centre"] - fitted["centre"]) > 0.1 * (fitted["upper"] - fitted["centre"]) / 3
+    for fallback in (LiveLevels(f"http://127.0.0.1:{free_port()}"),  # nothing listens
+                     LiveLevels(prom.url, budget=0.0)):  # the scrape's time is spent
+        _, band, followed = next(bands_at(store, at, fallback))
+        assert not followed and band["centre"] == pytest.approx(fitted["centre"], rel=1e-12)
+        err = capsys.readouterr().err
+        assert "from the fitted state only" in err and len(err.strip().splitlines()) == 1
+        assert not next(bands_at(store, at, fallback))[2] and not capsys.readouterr().err
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 
@@ -428,42 +462,3 @@ def _wait_for(probe, done, what: str):
             raise AssertionError(f"gave up after {WAIT_S:.0f}s waiting for {what} "
                                  f"(last: {value!r})")
         time.sleep(0.2)
-
-
-def test_bands_follow_the_slis_level_read_from_prometheus(prom, workload, tmp_path, capsys):
-    from imanalytics.baselines import auto
-    from imanalytics.exporter.live import LiveLevels
-
-    sli = next(s for s in slis() if s.key == "e2e_latency_p95")
-    frame = evaluate(sli.expr, workload.series, workload.end - pd.Timedelta("2D"),
-                     workload.end, "1m")
-    column = frame.columns[0]
-    model = auto(frame[column].loc[:frame.index[0] + pd.Timedelta("1D")].dropna())  # as trained
-    labels = _labels(column)
-    # The sandbox holds raw metrics only, so the exporter asks for the SLI's expression.
-    save_baselines(tmp_path / "b", [(ServedSeries(sli.key, labels, "auto", 3.0, "upper",
-                                                  query=sli.expr), model)])
-    store = open_store(tmp_path / "b")
-    now = pd.Timestamp(workload.end) - pd.Timedelta("3h")
-    at = pd.DatetimeIndex([now])
-    _, band, followed = next(bands_at(store, at, LiveLevels(prom.url)))
-    backtested = model.bands(frame[column].loc[:now], sensitivity=3.0).iloc[-1]
-    fitted = model.predict_bands(at, sensitivity=3.0).iloc[0]
-    assert followed
-    for edge in ("lower", "centre", "upper"):
-        assert band[edge] == pytest.approx(backtested[edge], rel=1e-9)
-    # The first day's fit is off the second day's level by a fifth of a spread here.
-    assert abs(band["centre"] - fitted["centre"]) > 0.1 * (fitted["upper"] - fitted["centre"]) / 3
-    for fallback in (LiveLevels(f"http://127.0.0.1:{free_port()}"),  # nothing listens
-                     LiveLevels(prom.url, budget=0.0)):  # the scrape's time is spent
-        _, band, followed = next(bands_at(store, at, fallback))
-        assert not followed and band["centre"] == pytest.approx(fitted["centre"], rel=1e-12)
-        err = capsys.readouterr().err
-        assert "from the fitted state only" in err and len(err.strip().splitlines()) == 1
-        assert not next(bands_at(store, at, fallback))[2] and not capsys.readouterr().err
-
-
-def _labels(column: str) -> dict[str, str]:
-    from imanalytics.frames import parse_series
-
-    return parse_series(column)
