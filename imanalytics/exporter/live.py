@@ -64,9 +64,8 @@ class LiveLevels:
         stderr until it answers again)."""
         if self.spent():
             return None
-        end = now.floor("1min")  # the review's grid: whole minutes
-        try:
-            frame = self.source.range(query, end - window, end, STEP)
+        try:  # the grid ends at the scrape time, so the latest value counts at once
+            frame = self.source.range(query, now - window, now, STEP)
         except (ImanalyticsError, OSError) as exc:
             return self.report(query, str(exc))
         self.failing.discard(query)
