@@ -6,6 +6,7 @@ import subprocess
 import sys
 import urllib.request
 
+import pandas as pd
 import pytest
 import yaml
 from browser import distinct_colours, rendered_dom, screenshot
@@ -45,20 +46,33 @@ def test_every_sli_gets_its_full_grid_of_candidates(review):
     assert (counts == per_sli).all() and len(counts) == 7
 
 
-def test_recommendations_respect_the_page_budget_where_incidents_exist(review):
-    judged = review.recommendations[review.recommendations["incidents"] > 0]
+def test_recommendations_budget_false_pages_and_catch_incidents(review):
+    recs = review.recommendations
+    judged = recs[recs["recommended"] & (recs["incidents"] > 0)]
     assert len(judged) >= 3
-    fitting = judged[judged["why"].str.startswith("best F1")]
-    assert (fitting["pages_per_week"] <= review.page_budget).all()
-    assert (fitting["recall"] >= 0.5).all()
-    assert review.recommendations["exportable"].all()
+    assert (judged["false_pages_per_week"] <= review.page_budget).all()
+    assert (judged["recall"] > 0).all()
+    # true alerts never count against the budget: all pages minus the false ones
+    assert (judged["pages_per_week"] >= judged["false_pages_per_week"]).all()
+    assert set(recs.loc[recs["recommended"], "ships"]) <= {"PromQL", "exporter"}
+    kept = recs[~recs["recommended"]]
+    assert kept["why"].str.startswith("no recommendation — keep the current rule").all()
 
 
-def test_without_incidents_candidates_are_ranked_by_noise(fleet):
+def test_without_incidents_the_quietest_that_fires_on_the_worst_excursion(fleet):
     quiet = review_thresholds(fleet, since="8d", incidents=[], strategies=("adaptive_band",),
                               sli_keys=["processing_latency_p99"])
-    assert quiet.recommendations["why"].iloc[0].startswith("no incidents")
+    rec = quiet.recommendations.iloc[0]
+    assert rec["why"].startswith("no incidents")
     assert quiet.candidates["recall"].isna().all()
+    table = quiet.backtests[0].candidates
+    firing = table[table["fires_on_worst"] & (table["false_pages_per_week"]
+                                              <= quiet.page_budget)]
+    assert rec["false_pages_per_week"] == firing["false_pages_per_week"].min()
+    series, at, _ = quiet.backtests[0].worst
+    events = quiet.backtests[0].events[rec["candidate"]]
+    assert ((events["series"] == series) & (events["since"] <= at + pd.Timedelta("15min"))
+            & (events["end"] >= at - pd.Timedelta("15min"))).any()
 
 
 def test_bad_arguments_are_named(fleet):
@@ -143,8 +157,6 @@ def test_cli_names_a_broken_incidents_file(tmp_path):
 
 
 def test_firing_follows_prometheus_for_semantics():
-    import pandas as pd
-
     from imanalytics.review.events import firing_events, flaps
 
     index = pd.date_range("2026-03-01", periods=12, freq="1min", tz="UTC").as_unit("ms")
