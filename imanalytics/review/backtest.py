@@ -226,5 +226,6 @@ def alert_figures(fired: pd.DataFrame, incidents: Sequence[Incident], weeks: flo
         row.update(precision=q.precision, recall=q.recall, f1=q.f1, true_alerts=q.true_alerts,
                    false_pages=q.alerts - q.true_alerts, detected=q.detected,
                    false_pages_per_week=(q.alerts - q.true_alerts) / weeks,
-                   mean_ttd_min=q.mean_ttd / pd.Timedelta("1min") if q.mean_ttd else np.nan)
+                   mean_ttd_min=(np.nan if q.mean_ttd is None
+                                 else q.mean_ttd / pd.Timedelta("1min")))
     return row

@@ -10,6 +10,7 @@ rules it depends on), by the server's ``query_range`` otherwise.
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -130,13 +131,14 @@ def _first_line(exc: Exception) -> str:
 
 
 def names_in(expr: str) -> set[str]:
-    """The metric names an expression selects (empty when the local parser refuses it)."""
+    """The metric names an expression selects; every identifier in it when the local
+    parser refuses it (the server evaluates such rules; this only ties them to an SLI)."""
     from ..dashboards.promtree import selectors
 
     try:
         return {node.name for node in selectors(parse(expr)) if node.name}
     except PromQLError:
-        return set()
+        return set(re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", expr))
 
 
 def _metrics_behind(expr: str, rules: RuleSet, seen: frozenset = frozenset()) -> set[str]:
@@ -158,7 +160,10 @@ def sli_of(rule: CurrentRule, slis: Sequence[SLI], rules: RuleSet) -> SLI | None
     recorded = [s for s in slis if s.record in behind]
     if len(recorded) == 1:
         return recorded[0]
-    same = [s for s in slis if names_in(s.expr) and names_in(s.expr) == behind - set(rules.records)]
+    raw = behind - set(rules.records)
+    same = [s for s in slis if names_in(s.expr) and names_in(s.expr) == raw]
+    if not same:  # an expression the local parser refused: every identifier is in `raw`
+        same = [s for s in slis if names_in(s.expr) and names_in(s.expr) <= raw]
     return same[0] if len(same) == 1 else None
 
 

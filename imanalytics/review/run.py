@@ -104,7 +104,9 @@ def review_thresholds(data, since="28d", until=None, *, incidents: Sequence[Inci
     if not tests:
         raise ReviewError(f"no SLI has data between {start} and {end}; "
                           + "; ".join(notes))
-    review = Review(tests, pd.DataFrame(rows).drop(columns=["for_min"], errors="ignore"),
+    columns = list(dict.fromkeys(["sli", "title", *tests[0].candidates.columns,
+                                  "recommended", "why"]))
+    review = Review(tests, pd.DataFrame(rows, columns=columns).drop(columns=["for_min"]),
                     min(t.frame.index[0] for t in tests), max(t.frame.index[-1] for t in tests),
                     budget, incidents, asked=(start, end))
     review.notes = notes + data_notes(review)
