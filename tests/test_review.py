@@ -124,7 +124,7 @@ def test_the_report_offers_each_instances_band(written, review):
 
 def test_the_report_is_seen_in_chromium(written, review, tmp_path):
     dom = rendered_dom(written["report"])
-    assert dom.count('class="main-svg"') >= 2 * len(review.backtests)
+    assert dom.count('class="main-svg"') >= 3 * len(review.backtests)  # series, timeline, trade-off
     pixels = screenshot(written["report"], tmp_path / "report.png")
     assert distinct_colours(pixels) > 50
 
@@ -168,3 +168,77 @@ def test_firing_follows_prometheus_for_semantics():
     assert list(events["resolved"]) == [True, False]
     assert len(firing_events(condition, pd.Timedelta(0))) == 3
     assert flaps(firing_events(condition, pd.Timedelta(0)), pd.Timedelta("5min")) == 2
+
+
+def _tables(text: str) -> dict[str, list[dict]]:
+    """Each report table by id: rows as {column: cell text}, with `_key` and `_class`."""
+    import html
+    import re
+
+    tables = {}
+    for table_id, body in re.findall(r'<table id="([^"]+)">(.*?)</table>', text, re.S):
+        rows = []
+        for attrs, cells in re.findall(r"<tr([^>]*)>(.*?)</tr>", body, re.S):
+            row = {c: html.unescape(v) for c, v in
+                   re.findall(r'<td data-column="([^"]+)">(.*?)</td>', cells, re.S)}
+            if row:
+                key = re.search(r'data-key="([^"]*)"', attrs)
+                row["_key"] = html.unescape(key.group(1)) if key else None
+                row["_class"] = "recommended" if 'class="recommended"' in attrs else ""
+                rows.append(row)
+        tables[table_id] = rows
+    return tables
+
+
+def _number(cell: str) -> float:
+    if cell == "–":
+        return float("nan")
+    if cell.endswith("%"):
+        return float(cell[:-1]) / 100
+    return float(cell.split()[0].replace(",", ""))
+
+
+def _agrees(cell: str, value: float, tolerance: float) -> bool:
+    shown = _number(cell)
+    return (pd.isna(shown) and pd.isna(value)) or abs(shown - value) <= tolerance
+
+
+def test_the_reports_numbers_are_the_csvs(written, review):
+    csv = pd.read_csv(written["candidates"]).set_index(["sli", "candidate"])
+    tables = _tables(written["report"].read_text())
+    checks = {"alerts": 0.5, "false_pages_per_week": 0.005, "recall": 0.005, "f1": 0.005,
+              "mean_ttd_min": 0.05}
+    summary = tables["summary"]
+    assert [r["sli"] for r in summary] == list(review.recommendations["sli"])
+    for row in summary:
+        rec = review.recommendations.set_index("sli").loc[row["sli"]]
+        assert row["recommendation"] == rec["candidate"] and row["why"] == rec["why"]
+        if not rec["recommended"]:
+            assert row["ships"] == "nothing" and row["false_pages_per_week"] == "–"
+            continue
+        truth = csv.loc[(row["sli"], rec["candidate"])]
+        assert row["ships"] == truth["ships"]
+        for column, tolerance in checks.items():
+            assert _agrees(row[column], truth[column], tolerance), (row["sli"], column)
+    for test in review.backtests:
+        rows = tables[f"candidates-{test.sli.key}"]
+        for row in rows:
+            truth = csv.loc[(test.sli.key, row["candidate"])]
+            for column, tolerance in checks.items():
+                assert _agrees(row[column], truth[column], tolerance), (row["candidate"], column)
+        rec = review.recommendations.set_index("sli").loc[test.sli.key]
+        marked = [r["candidate"] for r in rows if r["_class"] == "recommended"]
+        assert marked == ([rec["candidate"]] if rec["recommended"] else [])
+
+
+def test_the_report_has_an_incident_table_per_judged_sli(written, review):
+    tables = _tables(written["report"].read_text())
+    for test in review.backtests:
+        if not test.incidents:
+            continue
+        rows = tables[f"incidents-{test.sli.key}"]
+        assert len(rows) == len(test.incidents)
+        rec = review.recommendations.set_index("sli").loc[test.sli.key]
+        caught = sum(r["recommended"].startswith("caught") for r in rows)
+        if rec["recommended"]:
+            assert caught == rec["detected"]

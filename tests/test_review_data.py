@@ -13,9 +13,9 @@ import pytest
 
 from imanalytics.review import ReviewError, review_thresholds
 from imanalytics.review.cli import report
+from imanalytics.samples import Series
 from imanalytics.sandbox.incidents import Incident
 from imanalytics.sandbox.workload import simulate
-from imanalytics.samples import Series
 
 ONE = ("processing_latency_p99",)
 

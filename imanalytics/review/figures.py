@@ -88,12 +88,12 @@ def timeline_figure(test: SLIBacktest, best: pd.Series | None, current: list) ->
     names = list(rows.values())
     fig.update_layout(
         title=f"{test.sli.title}: alerts against incidents, per series", template="plotly_white",
-        height=200 + 40 * len(names), margin={"l": 180, "r": 20, "t": 50, "b": 90},
+        height=200 + 40 * len(names), margin={"l": 180, "r": 20, "t": 90, "b": 50},
         xaxis={"title": "time (UTC)", "range": [_naive(test.evaluated_from),
                                                 _naive(test.frame.index[-1])]},
         yaxis={"tickvals": list(range(len(names))), "ticktext": names,
                "range": [-0.7, len(names) - 0.3]},
-        legend={"orientation": "h", "y": -0.35, "yanchor": "top"})
+        legend={"orientation": "h", "x": 0, "y": 1.02, "yanchor": "bottom"})
     return fig
 
 
@@ -170,7 +170,7 @@ def tradeoff_figure(test: SLIBacktest, best: pd.Series | None, budget: float,
             name=f"recommended: {best['candidate']}",
             marker={"symbol": "star", "size": 20, "color": "#2ca02c",
                     "line": {"width": 1.5, "color": "#000000"}}))
-    fig.add_vline(x=np.log10(budget), line={"dash": "dash", "color": "#d62728"},
+    fig.add_vline(x=budget, line={"dash": "dash", "color": "#d62728"},
                   annotation_text=f"budget {budget:g} false pages/week")
     fig.update_layout(
         title=f"{test.sli.title}: false pages against recall", template="plotly_white",

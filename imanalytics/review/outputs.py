@@ -190,7 +190,8 @@ def _caught(table: pd.DataFrame, k: int) -> str:
 
 
 INCIDENT_TITLES = {"start": "Incident start (UTC)", "kind": "Kind", "where": "Where",
-                   "recommended": "Recommended alert", "caught_by": "Best candidate that caught it"}
+                   "recommended": "Recommended alert",
+                   "caught_by": "Best candidate that caught it (any budget)"}
 
 
 # --- Markdown -------------------------------------------------------------------------
@@ -235,7 +236,7 @@ def _escape_md(text: str) -> str:
 
 
 CSS = (".warnings{background:#fff4e5;border:1px solid #f0a030;padding:6px 12px;margin:8px 0}"
-       "pre.diff{background:#f6f8fa;padding:8px;font-size:12px}"
+       "pre.diff{background:#f6f8fa;padding:8px;font-size:12px;white-space:pre-wrap}"
        "td[data-column=why],td[data-column=current]{text-align:left;max-width:420px}")
 
 
@@ -294,7 +295,8 @@ def _diff(result, best, shipped) -> str:
         text = rule_diff(result.rule, None).rstrip() + (
             f"\n# {best['candidate']} ships through the baseline exporter")
     else:
-        text = rule_diff(result.rule, shipped.alert.as_dict())
+        text = rule_diff(result.rule, shipped.alert.as_dict()) or (
+            f"{result.rule.name}: the recommended rule is the current one, unchanged.")
     return f"<pre class=\"diff\">{html.escape(text)}</pre>"
 
 
