@@ -138,9 +138,12 @@ def _current(review: Review, rules: RuleSet, history, data) -> list:
 
 
 def _hidden(progress: bool | None) -> bool:
+    """Bars show on a terminal and in notebooks (tqdm.auto draws a widget there)."""
     import sys
 
-    return not (sys.stderr.isatty() if progress is None else progress)
+    if progress is None:
+        return not (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    return not progress
 
 
 @dataclass
