@@ -167,7 +167,8 @@ def _add_review(commands) -> None:
                    "(default: %(default)s)")
     p.add_argument("--until", help="end of the history (default: now)")
     p.add_argument("--incidents", help="labelled incidents, YAML or CSV (start, end, kind, "
-                   "labels); without it candidates are ranked by noise")
+                   "labels); without it each SLI gets the quietest candidate that fires on "
+                   "its worst excursion")
     p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
     p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
     p.add_argument("--out", default="out/review", help="output directory (default: %(default)s)")

@@ -173,11 +173,6 @@ def load_history(data, chosen: Sequence[SLI], start, end, engine: str = "local",
     return History(frames, raw, _missing(chosen, {s.name for s in raw}))
 
 
-def sli_frames(data, chosen: Sequence[SLI], start, end, engine: str) -> dict[str, pd.DataFrame]:
-    """Each SLI at a 1 m step over [start, end]."""
-    return load_history(data, chosen, start, end, engine).frames
-
-
 def _names(expr: str) -> set[str]:
     from .current import names_in
 
