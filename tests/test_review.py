@@ -125,6 +125,9 @@ def test_the_report_offers_each_instances_band(written, review):
 def test_the_report_is_seen_in_chromium(written, review, tmp_path):
     dom = rendered_dom(written["report"])
     assert dom.count('class="main-svg"') >= 3 * len(review.backtests)  # series, timeline, trade-off
+    recommended = int(review.recommendations["recommended"].sum())
+    assert dom.count('<tr class="recommended"') == recommended  # one row per SLI table
+    assert 'id="summary"' in dom and "How the recommendation is chosen" in dom
     pixels = screenshot(written["report"], tmp_path / "report.png")
     assert distinct_colours(pixels) > 50
 

@@ -101,3 +101,17 @@ def test_cli_checks_out_and_the_span_before_the_network(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "must start before it ends" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("engine", ["local", "server"])
+def test_a_server_review_names_the_metric_it_lacks(prom, workload, tmp_path, engine):
+    from imanalytics.catalog import load_catalog
+
+    mapping = tmp_path / "im.yaml"
+    mapping.write_text("metrics:\n  connections:\n    name: im_sockets_open\n")
+    review = review_thresholds(prom.url, "2d", workload.end, strategies=("adaptive_band",),
+                               catalog=load_catalog(mapping), engine=engine,
+                               sli_keys=["connections", "goroutines"])
+    assert [t.sli.key for t in review.backtests] == ["goroutines"]
+    [note] = [n for n in review.notes if n.startswith("SLI connections skipped")]
+    assert "im_sockets_open" in note and "inventory" in note
