@@ -147,6 +147,21 @@ def test_cli_reviews_a_server_and_pushes_its_run_metrics(prom, workload, tmp_pat
     line = next(x for x in metrics.splitlines()
                 if x.startswith("imanalytics_review_candidates_evaluated{"))
     assert float(line.split()[-1]) > 100
+    # the same review again, with its own output as the rules running today
+    out = tmp_path / "out"
+    again = subprocess.run(
+        [sys.executable, "-m", "imanalytics", "review-thresholds", "--url", prom.url,
+         "--since", "2d", "--until", workload.end.isoformat(), "--incidents", str(incidents),
+         "--out", str(out), "--strategies", "adaptive_band", "--current-rules",
+         str(out / "im-alerts.rules.yml"), str(out / "im-baselines.rules.yml")],
+        capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr
+    shipped = [r["alert"] for g in yaml.safe_load((out / "im-alerts.rules.yml").read_text())
+               ["groups"] for r in g["rules"]]
+    current = [x for x in again.stdout.splitlines() if x.startswith("current rule ")]
+    assert shipped and len(current) == len(shipped)
+    assert all(x.endswith("(local engine)") for x in current), current
+    assert "0 recommendation(s) changed since the last review" in again.stdout
 
 
 def test_cli_names_a_broken_incidents_file(tmp_path):
