@@ -25,7 +25,9 @@ def human(sli: SLI) -> tuple[float, str]:
 
 def value_text(sli: SLI, value: float) -> str:
     factor, unit = human(sli)
-    return f"{value * factor:,.4g}{' ' if unit and unit != '%' else ''}{unit}"
+    shown = value * factor
+    number = f"{shown:,.0f}" if abs(shown) >= 1000 else f"{shown:.4g}"
+    return f"{number}{' ' if unit and unit != '%' else ''}{unit}"
 
 
 def sli_range(sli: SLI) -> tuple[float, float]:

@@ -21,7 +21,7 @@ from ..plots import html_page
 from ..rulefiles import dump_rules, write_text_atomic
 from .backtest import SLIBacktest
 from .current import current_line, rule_diff
-from .figures import sli_figure, timeline_figure, tradeoff_figure
+from .figures import sli_figure, timeline_figure, tradeoff_figure, value_text
 from .recommend import ranked
 from .shipping import Shipped, ship
 
@@ -100,8 +100,21 @@ def _minutes(value) -> str:
     return "–" if pd.isna(value) else f"{value:.1f} min"
 
 
+def alert_when(test_or_sli, row) -> str:
+    """The candidate's condition in the SLI's human unit: ``> 3.75 %``, ``outside 2× band``."""
+    sli = getattr(test_or_sli, "sli", test_or_sli)
+    if not isinstance(row.get("strategy"), str) or not row["strategy"]:
+        return "–"
+    side = ">" if sli.direction == "upper" else "<"
+    if row["strategy"] == "static":
+        return f"{side} {value_text(sli, float(row['level']))} for {row['for']}"
+    where = "above" if sli.direction == "upper" else "below"
+    return f"{where} its {row['strategy']} band (k={row['level']:g}) for {row['for']}"
+
+
 CANDIDATE_COLUMNS = [
-    ("candidate", "Candidate", str), ("ships", "Ships as", str), ("alerts", "Alerts", _int),
+    ("candidate", "Candidate", str), ("when", "Alerts when", str), ("ships", "Ships as", str),
+    ("alerts", "Alerts", _int),
     ("false_pages_per_week", "False pages per week", _num),
     ("alert_minutes", "Alert-minutes", _int), ("flaps", "Flaps", _int),
     ("precision", "Precision", _pct), ("recall", "Recall", _pct), ("f1", "F1", _num),
@@ -131,6 +144,7 @@ def summary_rows(review) -> pd.DataFrame:
         current = review.current_for(rec["sli"])
         rows.append({
             "sli": rec["sli"], "recommendation": rec["candidate"], "why": rec["why"],
+            "when": alert_when(review.backtest(rec["sli"]), rec),
             "ships": rec.get("ships") or "nothing", **{k: rec.get(k, float("nan")) for k in (
                 "alerts", "false_pages_per_week", "recall", "f1", "mean_ttd_min")},
             "current": "; ".join(f"{c.rule.name}: {current_line(c)}" for c in current)
@@ -139,7 +153,8 @@ def summary_rows(review) -> pd.DataFrame:
 
 
 SUMMARY_COLUMNS = [
-    ("sli", "SLI", str), ("recommendation", "Recommendation", str), ("why", "Reason", str),
+    ("sli", "SLI", str), ("recommendation", "Recommendation", str),
+    ("when", "Alerts when", str), ("why", "Reason", str),
     ("ships", "Ships as", str), ("alerts", "Alerts", _int),
     ("false_pages_per_week", "False pages per week", _num), ("recall", "Recall", _pct),
     ("f1", "F1", _num), ("mean_ttd_min", "Mean time to detect", _minutes),
@@ -158,7 +173,7 @@ def shown_candidates(test: SLIBacktest, best: pd.Series | None, n: int) -> pd.Da
     top = ranked(test.candidates).head(n)
     if best is not None and best["candidate"] not in set(top["candidate"]):
         top = pd.concat([top, best.to_frame().T], ignore_index=True)
-    return top
+    return top.assign(when=[alert_when(test, row) for row in top.to_dict("records")])
 
 
 def incident_rows(test: SLIBacktest, best: pd.Series | None, current: list) -> pd.DataFrame:

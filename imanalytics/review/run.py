@@ -110,7 +110,7 @@ def review_thresholds(data, since="28d", until=None, *, incidents: Sequence[Inci
                     min(t.frame.index[0] for t in tests), max(t.frame.index[-1] for t in tests),
                     budget, incidents, asked=(start, end))
     review.notes = notes + data_notes(review)
-    review.current = _current(review, current_rules, history, data)
+    review.current = _current(review, current_rules, history, data, progress)
     review.seconds = time.perf_counter() - began
     return review
 
@@ -123,13 +123,14 @@ def _recommendation(sli: SLI, best: pd.Series | None, why: str) -> dict:
             "why": why}
 
 
-def _current(review: Review, rules: RuleSet, history, data) -> list:
+def _current(review: Review, rules: RuleSet, history, data, progress) -> list:
     from .current import backtest_rule, sli_of
 
     results = []
     slis_reviewed = [t.sli for t in review.backtests]
     source = None if isinstance(data, Workload) else _source(data)
-    for rule in rules.alerts:
+    for rule in tqdm(rules.alerts, desc="current rules", unit="rule",
+                     disable=_hidden(progress) or not rules.alerts):
         sli = sli_of(rule, slis_reviewed, rules)
         if sli is not None:
             results.append(backtest_rule(rule, review.backtest(sli.key), rules, history.raw,
