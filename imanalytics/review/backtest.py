@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 import pandas as pd
@@ -119,8 +119,11 @@ def backtest(sli: SLI, frame: pd.DataFrame, incidents: Sequence[Incident],
     split = frame.index[0] + (frame.index[-1] - frame.index[0]) * train_share
     evaluated = frame.index >= split
     weeks = max((frame.index[-1] - split) / pd.Timedelta("7D"), 1e-9)
-    mine = [i for i in incidents if i.kind in sli.incident_kinds
-            and split <= i.start <= frame.index[-1]]
+    # Judged: the SLI's incidents running at some point of the judged part. One still
+    # running when judging starts is real (an alert on it is no false page); its time to
+    # detect counts from there, as no candidate can fire earlier.
+    mine = [replace(i, start=max(i.start, split)) for i in incidents
+            if i.kind in sli.incident_kinds and i.end > split and i.start <= frame.index[-1]]
     worst = worst_excursion(sli, frame[evaluated])
     rows, events = [], {}
 

@@ -56,9 +56,9 @@ def _incidents(review) -> list[str]:
                      "and are not judged")
     watched = {k for t in review.backtests for k in t.sli.incident_kinds}
     learning = [i for i in review.incidents if i.kind in watched and i not in outside
-                and all(i.start < t.evaluated_from for t in review.backtests)]
+                and all(i.end <= t.evaluated_from for t in review.backtests)]
     if learning:
-        notes.append(f"{len(learning)} incident(s) fall in the first part of the history, "
+        notes.append(f"{len(learning)} incident(s) end in the first part of the history, "
                      "where baselines learn, and are not judged")
     return notes
 
