@@ -96,7 +96,7 @@ def test_cli_checks_out_and_the_span_before_the_network(tmp_path):
     done = subprocess.run([*base, "--out", str(blocker / "out")], capture_output=True,
                           text=True, timeout=60)
     assert done.returncode == 1 and f"--out {blocker / 'out'}: cannot write" in done.stderr
-    done = subprocess.run([*base, "--out", str(tmp_path / "out"), "--since",
+    done = subprocess.run([*base, "--out", str(tmp_path / "out"), "--server-rules", "--since",
                            "2026-03-06T00:00:00Z", "--until", "2026-03-01T00:00:00Z"],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 1 and "must start before it ends" in done.stderr

@@ -13,7 +13,7 @@ from ..errors import ImanalyticsError
 from ..sandbox.incidents import read_incidents
 from .backtest import STRATEGIES
 from .current import current_line, load_rule_files, server_rules
-from .run import Review, review_thresholds
+from .run import Review, history_span, review_thresholds
 
 STATE_FILE = "recommendations.json"
 
@@ -24,6 +24,7 @@ def run_review_command(args) -> int:
         raise ImanalyticsError("no Prometheus URL: pass --url or set PROMETHEUS_URL "
                                "(`python -m imanalytics sandbox` serves simulated data)")
     out = writable(Path(args.out))
+    history_span(url, args.since, args.until)  # refused here, before any network call
     incidents = read_incidents(args.incidents) if args.incidents else []
     rules = load_rule_files(args.current_rules or [])
     if args.server_rules:

@@ -81,10 +81,7 @@ def review_thresholds(data, since="28d", until=None, *, incidents: Sequence[Inci
     if engine not in ("local", "server"):
         raise ReviewError(f"engine must be 'local' or 'server' (got {engine!r})")
     chosen = _slis(catalog, sli_keys)
-    end = _end(data, until)
-    start = _start(since, end)
-    if start >= end:
-        raise ReviewError(f"the history must start before it ends (got {start} .. {end})")
+    start, end = history_span(data, since, until)
     incidents = list(incidents if incidents is not None else getattr(data, "incidents", []))
     current_rules = current_rules or RuleSet()
     extra = needed_exprs(current_rules, chosen)
@@ -113,6 +110,15 @@ def review_thresholds(data, since="28d", until=None, *, incidents: Sequence[Inci
     review.current = _current(review, current_rules, history, data, progress)
     review.seconds = time.perf_counter() - began
     return review
+
+
+def history_span(data, since, until) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(start, end) of the history asked for; refused unless start comes before end."""
+    end = _end(data, until)
+    start = _start(since, end)
+    if start >= end:
+        raise ReviewError(f"the history must start before it ends (got {start} .. {end})")
+    return start, end
 
 
 def _recommendation(sli: SLI, best: pd.Series | None, why: str) -> dict:
