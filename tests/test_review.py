@@ -66,7 +66,7 @@ def test_without_incidents_the_quietest_that_fires_on_the_worst_excursion(fleet)
     assert rec["why"].startswith("no incidents")
     assert quiet.candidates["recall"].isna().all()
     table = quiet.backtests[0].candidates
-    firing = table[table["fires_on_worst"] & (table["false_pages_per_week"]
+    firing = table[table["fires_on_worst"] & (table["other_pages_per_week"]
                                               <= quiet.page_budget)]
     assert rec["false_pages_per_week"] == firing["false_pages_per_week"].min()
     series, at, _ = quiet.backtests[0].worst

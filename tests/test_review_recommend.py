@@ -67,12 +67,16 @@ def test_without_incidents_the_quietest_that_fires_on_the_worst_excursion():
     quiet = {"incidents": 0, "recall": math.nan, "f1": math.nan, "detected": 0,
              "mean_ttd_min": math.nan}
     table = _table({**quiet, "candidate": "silent", "false_pages_per_week": 0.0,
-                    "fires_on_worst": False},
-                   {**quiet, "candidate": "one page", "false_pages_per_week": 0.5},
-                   {**quiet, "candidate": "chatty", "false_pages_per_week": 1.5})
+                    "other_pages_per_week": 0.0, "fires_on_worst": False},
+                   {**quiet, "candidate": "one page", "false_pages_per_week": 2.5,
+                    "other_pages_per_week": 0.0},
+                   {**quiet, "candidate": "chatty", "false_pages_per_week": 5.0,
+                    "other_pages_per_week": 2.5})
+    # the page on the worst excursion is what the rule is for: only the others are budgeted
     assert _pick(table) == "one page"
     assert _pick(table.assign(fires_on_worst=False)) is None
-    assert _pick(table, budget=0.1) is None  # the budget holds without incidents too
+    noisy = table.assign(other_pages_per_week=[0.0, 3.0, 4.0])
+    assert _pick(noisy) is None
 
 
 @pytest.mark.parametrize("budget", [0, -1, math.nan, math.inf, "two", None])

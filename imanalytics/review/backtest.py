@@ -130,8 +130,9 @@ def backtest(sli: SLI, frame: pd.DataFrame, incidents: Sequence[Incident],
     def judge(candidate: Candidate, condition: pd.DataFrame) -> None:
         fired = firing_events(condition[evaluated], pd.Timedelta(candidate.for_))
         events[candidate.name] = fired
-        rows.append({**_metrics(candidate, fired, mine, weeks),
-                     "fires_on_worst": fires_on(fired, worst)})
+        on_worst = fires_on(fired, worst)
+        rows.append({**_metrics(candidate, fired, mine, weeks), "fires_on_worst": on_worst > 0,
+                     "other_pages_per_week": (len(fired) - on_worst) / weeks})
 
     for scale in STATIC_SCALES:
         level = sli.static_threshold * (scale if sli.direction == UPPER else 1 / scale)
@@ -171,13 +172,13 @@ def worst_excursion(sli: SLI, frame: pd.DataFrame) -> tuple[str, pd.Timestamp, f
     return at[1], at[0], float(stacked[at])
 
 
-def fires_on(events: pd.DataFrame, worst) -> bool:
-    """Whether an alert on the worst point's series was pending or firing near it."""
+def fires_on(events: pd.DataFrame, worst) -> int:
+    """How many alerts on the worst point's series were pending or firing near it."""
     if worst is None or not len(events):
-        return False
+        return 0
     series, at, _ = worst
     mine = events[events["series"] == series]
-    return bool(((mine["since"] <= at + WORST_WINDOW) & (mine["end"] >= at - WORST_WINDOW)).any())
+    return int(((mine["since"] <= at + WORST_WINDOW) & (mine["end"] >= at - WORST_WINDOW)).sum())
 
 
 def _z_scores(sli: SLI, frame: pd.DataFrame, split: pd.Timestamp, make: Callable):

@@ -132,8 +132,9 @@ RULES_TEXT = [
     "fewer alert-minutes).",
     "If no candidate within the budget caught an incident: no recommendation, keep the "
     "current rule; nothing ships for that SLI.",
-    "Without incidents: the quietest candidate within the budget that would still have "
-    "fired on the SLI's worst excursion (its most extreme point), or none.",
+    "Without incidents: the quietest candidate that would still have fired on the SLI's "
+    "worst excursion (its most extreme point) with its other alerts within the budget, or "
+    "none.",
 ]
 
 

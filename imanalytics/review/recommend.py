@@ -9,9 +9,9 @@ The rules, in order:
    simplest (static, then PromQL-native bands, then exporter-served baselines; then the
    shorter ``for:``; then fewer alert-minutes). If no candidate within the budget caught
    an incident, there is no recommendation: keep the current rule.
-3. Without incidents: the quietest candidate within the budget that would still have
-   fired on the SLI's worst excursion (its most extreme point on the bad side), simplest
-   first on ties; or none, and the current rule stays.
+3. Without incidents: the quietest candidate that would still have fired on the SLI's
+   worst excursion (its most extreme point on the bad side), simplest first on ties; its
+   other alerts must fit the budget. Or none, and the current rule stays.
 
 Every strategy is eligible; `ships` says whether the winner runs as PromQL rules or
 needs the baseline exporter.
@@ -46,11 +46,13 @@ def recommend(candidates: pd.DataFrame, page_budget: float = DEFAULT_PAGE_BUDGET
               ) -> tuple[pd.Series | None, str]:
     """(the chosen row or None, why) among one SLI's candidates."""
     budget = check_budget(page_budget)
-    within = candidates[candidates["false_pages_per_week"] <= budget]
     incidents = int(candidates["incidents"].max()) if len(candidates) else 0
     if incidents:
-        return _by_f1(within, budget, incidents)
-    return _by_noise(within, budget)
+        return _by_f1(candidates[candidates["false_pages_per_week"] <= budget], budget,
+                      incidents)
+    # Without labels the worst excursion stands in for an incident: alerts on it are
+    # what the rule is for, the others count against the budget.
+    return _by_noise(candidates[candidates["other_pages_per_week"] <= budget], budget)
 
 
 def ranked(pool: pd.DataFrame) -> pd.DataFrame:
@@ -80,8 +82,8 @@ def _by_f1(within: pd.DataFrame, budget: float, incidents: int):
 def _by_noise(within: pd.DataFrame, budget: float):
     firing = within[within["fires_on_worst"]]
     if firing.empty:
-        return None, (f"{NO_RECOMMENDATION}: no incidents to judge, and no candidate within "
-                      f"{budget:g} false pages/week fires on the worst excursion")
+        return None, (f"{NO_RECOMMENDATION}: no incidents to judge, and no candidate fires "
+                      f"on the worst excursion with at most {budget:g} other pages/week")
     best = _simplest_last(firing, ["false_pages_per_week"], [True]).iloc[0]
     return best, (f"no incidents to judge: the quietest candidate "
                   f"({best['false_pages_per_week']:.2g} pages/week) that fires on the "
