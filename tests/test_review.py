@@ -260,3 +260,38 @@ def test_the_report_has_an_incident_table_per_judged_sli(written, review):
         caught = sum(r["recommended"].startswith("caught") for r in rows)
         if rec["recommended"]:
             assert caught == rec["detected"]
+
+
+def test_the_tradeoff_merges_identical_candidates_and_stars_the_pick(review):
+    from imanalytics.review.figures import merged_points, tradeoff_figure
+
+    for test in review.backtests:
+        points = merged_points(test.candidates)
+        assert sum(len(names) for names in points["candidate"]) == len(test.candidates)
+        assert not points.duplicated(["strategy", "false_pages_per_week", "recall"]).any()
+        rec = review.recommendations.set_index("sli").loc[test.sli.key]
+        best = test.candidates.set_index("candidate").loc[rec["candidate"]].copy() \
+            if rec["recommended"] else None
+        if best is not None:
+            best["candidate"] = rec["candidate"]
+        fig = tradeoff_figure(test, best, review.page_budget, [])
+        assert fig.layout.xaxis.type == "log"
+        stars = [t for t in fig.data if t.name.startswith("recommended: ")]
+        assert len(stars) == (1 if best is not None else 0)
+
+
+def test_bands_stay_within_what_the_sli_can_be(review):
+    from imanalytics.review.figures import human, sli_figure
+
+    for test in review.backtests:
+        rec = review.recommendations.set_index("sli").loc[test.sli.key]
+        if not rec["recommended"] or rec["strategy"] == "static":
+            continue
+        best = test.candidates[test.candidates["candidate"] == rec["candidate"]].iloc[0]
+        fig = sli_figure(test, best)
+        bands = [t for t in fig.data if t.name in ("band", "baseline band")]
+        assert bands
+        top = human(test.sli)[0] if test.sli.unit == "percentunit" else float("inf")
+        for trace in bands:
+            values = pd.Series(trace.y, dtype=float).dropna()
+            assert values.min() >= 0 and values.max() <= top
