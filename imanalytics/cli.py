@@ -158,8 +158,9 @@ def _add_review(commands) -> None:
         help="backtest candidate alerts per IM SLI and ship the winners as rules",
         description="For each IM SLI, backtest the static thresholds teams start with and "
         "each baseline strategy over a grid of sensitivities and for: durations; measure "
-        "pages per week, precision, recall, F1 and time to detect against the incidents; "
-        "recommend the best F1 within the page budget; write an HTML report, Markdown and "
+        "alerts, false pages per week, precision, recall, F1 and time to detect against the "
+        "incidents; recommend the best F1 within the false-page budget (or keep the current "
+        "rule); compare with the rules running today; write an HTML report, Markdown and "
         "CSV summaries, alert rules with promtool tests and an Alertmanager config.",
     )
     p.add_argument("--since", default="28d",
@@ -167,17 +168,25 @@ def _add_review(commands) -> None:
                    "(default: %(default)s)")
     p.add_argument("--until", help="end of the history (default: now)")
     p.add_argument("--incidents", help="labelled incidents, YAML or CSV (start, end, kind, "
-                   "labels); without it candidates are ranked by noise")
+                   "labels); without it each SLI gets the quietest candidate that fires on "
+                   "its worst excursion")
     p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
     p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
     p.add_argument("--out", default="out/review", help="output directory (default: %(default)s)")
-    p.add_argument("--page-budget", type=float, default=2.0,
-                   help="pages per week one SLI may send (default: %(default)s)")
+    p.add_argument("--page-budget", type=_positive_number, default=2.0,
+                   help="false pages (alerts matching no incident) per week one SLI may "
+                   "send (default: %(default)s)")
     p.add_argument("--strategies", help="comma-separated baseline strategies "
                    "(default: all: week_over_week, adaptive_band, seasonal, auto)")
     p.add_argument("--slis", help="comma-separated SLI keys (default: all)")
     p.add_argument("--engine", choices=("local", "server"), default="local",
                    help="evaluate SLIs locally from raw samples, or on the server")
+    p.add_argument("--current-rules", nargs="+", metavar="FILE",
+                   help="Prometheus rule files running today (alert rules and the recording "
+                   "rules they use); each alert on a reviewed SLI is backtested beside the "
+                   "recommendation")
+    p.add_argument("--server-rules", action="store_true",
+                   help="also backtest the alert rules the server runs (/api/v1/rules)")
     p.add_argument("--pushgateway", help="push the run's own metrics to this Pushgateway")
     p.set_defaults(run=_run_review)
 
@@ -274,6 +283,16 @@ def _port(text: str) -> int:
     value = int(text)
     if not 0 < value < 65536:
         raise argparse.ArgumentTypeError(f"must be a port number, 1 to 65535 (got {text})")
+    return value
+
+
+def _positive_number(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number (got {text})")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from pathlib import Path
 
@@ -11,7 +12,8 @@ from ..catalog import load_catalog
 from ..errors import ImanalyticsError
 from ..sandbox.incidents import read_incidents
 from .backtest import STRATEGIES
-from .run import Review, review_thresholds
+from .current import current_line, load_rule_files, server_rules
+from .run import Review, history_span, review_thresholds
 
 STATE_FILE = "recommendations.json"
 
@@ -21,25 +23,47 @@ def run_review_command(args) -> int:
     if not url:
         raise ImanalyticsError("no Prometheus URL: pass --url or set PROMETHEUS_URL "
                                "(`python -m imanalytics sandbox` serves simulated data)")
+    out = writable(Path(args.out))
+    history_span(url, args.since, args.until)  # refused here, before any network call
     incidents = read_incidents(args.incidents) if args.incidents else []
+    rules = load_rule_files(args.current_rules or [])
+    if args.server_rules:
+        from ..source import PromSource
+
+        rules += server_rules(PromSource(url))
     review = review_thresholds(
         url, args.since, args.until, incidents=incidents, catalog=load_catalog(args.catalog),
         sli_keys=_split(args.slis), strategies=_split(args.strategies) or tuple(STRATEGIES),
-        page_budget=args.page_budget, engine=args.engine)
-    report(review, Path(args.out), args.pushgateway)
+        page_budget=args.page_budget, engine=args.engine, current_rules=rules)
+    report(review, out, args.pushgateway)
     return 0
 
 
+def writable(out: Path) -> Path:
+    """`out`, created if needed, after checking a file can be written there."""
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as exc:
+        raise ImanalyticsError(f"--out {out}: cannot write there ({exc.strerror or exc})"
+                               ) from None
+    return out
+
+
 def report(review: Review, out: Path, pushgateway: str | None = None) -> dict[str, Path]:
-    """Write the review, print the recommendations and where the files are; push metrics."""
-    changed = _changed(review, out / STATE_FILE)
-    files = review.write(out)
+    """Write the review, print the recommendations, warnings and where the files are."""
+    changes = changed(review, out / STATE_FILE)
+    files = review.write(out, changes=changes)
     _save_state(review, out / STATE_FILE)
-    print(review.recommendations[["sli", "candidate", "pages_per_week", "recall", "f1"]]
-          .to_string(index=False))
-    print(f"\n{len(review.candidates)} candidates over {review.start:%Y-%m-%d} .. "
-          f"{review.end:%Y-%m-%d} in {review.seconds:.1f}s; {changed} recommendation(s) "
-          "changed since the last review")
+    print(review.recommendations[["sli", "candidate", "ships", "false_pages_per_week",
+                                  "recall", "f1"]].to_string(index=False))
+    for result in review.current:
+        print(f"current rule {result.rule.name} ({result.sli}): {current_line(result)}")
+    for note in review.notes:
+        print(f"warning: {note}")
+    print(f"\n{len(changes)} recommendation(s) changed since the last review"
+          + "".join(f"\n  {sli}: {before} → {after}" for sli, before, after in changes))
     print(f"report: {files['report']}")
     print(f"summary: {files['summary']} and {files['candidates']}")
     print(f"alert rules: {files['alerts']} (+ {files['baseline_rules'].name}, "
@@ -49,8 +73,11 @@ def report(review: Review, out: Path, pushgateway: str | None = None) -> dict[st
               f"serve-baselines --baselines {files['baselines']} --prometheus URL; scrape "
               f"job in {files['scrape_config'].name})")
     if pushgateway:
-        _push(review, pushgateway, changed)
+        _push(review, pushgateway, len(changes))
         print(f"run metrics pushed to {pushgateway}")
+    print(f"reviewed {len(review.backtests)} SLIs, {len(review.candidates)} candidates over "
+          f"{review.start:%Y-%m-%d %H:%M} .. {review.end:%Y-%m-%d %H:%M} UTC in "
+          f"{review.seconds:.1f} s")
     return files
 
 
@@ -58,16 +85,16 @@ def _split(text: str | None) -> list[str] | None:
     return [part.strip() for part in text.split(",") if part.strip()] if text else None
 
 
-def _changed(review: Review, state: Path) -> int:
-    if not state.exists():
-        return len(review.recommendations)
+def changed(review: Review, state: Path) -> list[tuple[str, str, str]]:
+    """(SLI, before, after) for each recommendation that differs from the last review's."""
     try:
-        before = json.loads(state.read_text())
+        before = json.loads(state.read_text()) if state.exists() else {}
     except ValueError:
-        return len(review.recommendations)
+        before = {}
     now = dict(zip(review.recommendations["sli"], review.recommendations["candidate"],
                    strict=True))
-    return sum(before.get(sli) != candidate for sli, candidate in now.items())
+    return [(sli, before.get(sli, "(not reviewed)"), after) for sli, after in now.items()
+            if before.get(sli) != after]
 
 
 def _save_state(review: Review, state: Path) -> None:

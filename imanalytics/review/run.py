@@ -8,17 +8,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
+from tqdm.auto import tqdm
 
 from ..catalog import Catalog
 from ..errors import ImanalyticsError
-from ..promql import evaluate, parse
+from ..promql import PromQLError, evaluate, parse
 from ..samples import Series, format_series
 from ..sandbox.incidents import Incident
 from ..sandbox.workload import Workload
 from ..slis import SLI, slis
 from ..timeparse import duration_ms, to_timestamp
 from .backtest import STRATEGIES, SLIBacktest, backtest
-from .recommend import DEFAULT_PAGE_BUDGET, recommend
+from .current import RuleSet, needed_exprs
+from .notes import data_notes, skipped_note
+from .recommend import DEFAULT_PAGE_BUDGET, KEEP, check_budget, recommend
 
 STEP = "1m"
 RAW_MARGIN = pd.Timedelta("15min")  # the widest range window plus lookback in an SLI
@@ -32,12 +35,14 @@ class ReviewError(ImanalyticsError):
 class Review:
     backtests: list[SLIBacktest]
     recommendations: pd.DataFrame
-    start: pd.Timestamp
+    start: pd.Timestamp  # the history the data really covers
     end: pd.Timestamp
     page_budget: float
     incidents: list[Incident]
     seconds: float = 0.0
-    notes: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # warnings about the data
+    asked: tuple[pd.Timestamp, pd.Timestamp] | None = None  # the history asked for
+    current: list = field(default_factory=list)  # CurrentResult per current alert rule
 
     @property
     def candidates(self) -> pd.DataFrame:
@@ -45,6 +50,9 @@ class Review:
 
     def backtest(self, sli_key: str) -> SLIBacktest:
         return next(b for b in self.backtests if b.sli.key == sli_key)
+
+    def current_for(self, sli_key: str) -> list:
+        return [c for c in self.current if c.sli == sli_key]
 
     def write(self, out: str | Path, **options) -> dict[str, Path]:
         """Report, summaries, alert rules and their tests, Alertmanager config."""
@@ -57,56 +65,146 @@ def review_thresholds(data, since="28d", until=None, *, incidents: Sequence[Inci
                       catalog: Catalog | None = None, sli_keys: Sequence[str] | None = None,
                       strategies: Sequence[str] = tuple(STRATEGIES),
                       page_budget: float = DEFAULT_PAGE_BUDGET, engine: str = "local",
+                      current_rules: RuleSet | None = None,
                       progress: bool | None = None) -> Review:
-    """Backtest candidate alerts for each IM SLI and recommend one per SLI.
+    """Backtest candidate alerts for each IM SLI and recommend one per SLI (or none).
 
     `data` is a simulated `Workload`, a `PromSource`, or a Prometheus URL. `since` is a
     duration back from `until` (default: the end of the data, or now) or a time.
     ``engine="local"`` evaluates the SLIs with the local evaluator over raw samples;
-    ``"server"`` asks Prometheus for them.
+    ``"server"`` asks Prometheus for them. `current_rules` (from `load_rule_files` or
+    `server_rules`) are backtested beside the candidates.
     """
     began = time.perf_counter()
     _check_strategies(strategies)
+    budget = check_budget(page_budget)
+    if engine not in ("local", "server"):
+        raise ReviewError(f"engine must be 'local' or 'server' (got {engine!r})")
     chosen = _slis(catalog, sli_keys)
+    start, end = history_span(data, since, until)
+    incidents = list(incidents if incidents is not None else getattr(data, "incidents", []))
+    current_rules = current_rules or RuleSet()
+    extra = needed_exprs(current_rules, chosen)
+    skip = {s.record for s in chosen} | set(current_rules.records)
+    history = load_history(data, chosen, start, end, engine, extra, skip)
+    notes = list(history.notes)
+    tests, rows = [], []
+    for sli in tqdm(chosen, desc="review", unit="SLI", disable=_hidden(progress)):
+        frame = history.frames[sli.key]
+        if frame.shape[1] == 0 or frame.notna().sum().sum() == 0:
+            notes.append(skipped_note(sli, history.missing.get(sli.key, [])))
+            continue
+        result = backtest(sli, frame, incidents, strategies, progress=not _hidden(progress))
+        tests.append(result)
+        best, why = recommend(result.candidates, budget)
+        rows.append(_recommendation(sli, best, why))
+    if not tests:
+        raise ReviewError(f"no SLI has data between {start} and {end}; "
+                          + "; ".join(notes))
+    columns = list(dict.fromkeys(["sli", "title", *tests[0].candidates.columns,
+                                  "recommended", "why"]))
+    review = Review(tests, pd.DataFrame(rows, columns=columns).drop(columns=["for_min"]),
+                    min(t.frame.index[0] for t in tests), max(t.frame.index[-1] for t in tests),
+                    budget, incidents, asked=(start, end))
+    review.notes = notes + data_notes(review)
+    review.current = _current(review, current_rules, history, data, progress)
+    review.seconds = time.perf_counter() - began
+    return review
+
+
+def history_span(data, since, until) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """(start, end) of the history asked for; refused unless start comes before end."""
     end = _end(data, until)
     start = _start(since, end)
-    incidents = list(incidents if incidents is not None else getattr(data, "incidents", []))
-    frames = sli_frames(data, chosen, start, end, engine)
-    tests, rows = [], []
-    for sli in _progress(chosen, progress):
-        frame = frames[sli.key]
-        if frame.shape[1] == 0 or frame.notna().sum().sum() == 0:
-            continue
-        result = backtest(sli, frame, incidents, strategies)
-        tests.append(result)
-        best, why = recommend(result.candidates, page_budget, sli.static_threshold)
-        rows.append({"sli": sli.key, "title": sli.title, **best.to_dict(), "why": why})
-    if not tests:
-        raise ReviewError(f"no SLI has data between {start} and {end}")
-    recommendations = pd.DataFrame(rows).drop(columns=["for_min"], errors="ignore")
-    return Review(tests, recommendations, start, end, page_budget, incidents,
-                  time.perf_counter() - began)
+    if start >= end:
+        raise ReviewError(f"the history must start before it ends (got {start} .. {end})")
+    return start, end
 
 
-def sli_frames(data, chosen: Sequence[SLI], start, end, engine: str) -> dict[str, pd.DataFrame]:
-    """Each SLI at a 1 m step over [start, end]."""
+def _recommendation(sli: SLI, best: pd.Series | None, why: str) -> dict:
+    if best is None:
+        return {"sli": sli.key, "title": sli.title, "candidate": KEEP, "recommended": False,
+                "strategy": "", "ships": "", "exportable": False, "why": why}
+    return {"sli": sli.key, "title": sli.title, **best.to_dict(), "recommended": True,
+            "why": why}
+
+
+def _current(review: Review, rules: RuleSet, history, data, progress) -> list:
+    from .current import backtest_rule, sli_of
+
+    results = []
+    slis_reviewed = [t.sli for t in review.backtests]
+    source = None if isinstance(data, Workload) else _source(data)
+    for rule in tqdm(rules.alerts, desc="current rules", unit="rule",
+                     disable=_hidden(progress) or not rules.alerts):
+        sli = sli_of(rule, slis_reviewed, rules)
+        if sli is not None:
+            results.append(backtest_rule(rule, review.backtest(sli.key), rules, history.raw,
+                                         source))
+    return results
+
+
+def _hidden(progress: bool | None) -> bool:
+    """Bars show on a terminal and in notebooks (tqdm.auto draws a widget there)."""
+    import sys
+
+    if progress is None:
+        return not (sys.stderr.isatty() or "ipykernel" in sys.modules)
+    return not progress
+
+
+@dataclass
+class History:
+    frames: dict[str, pd.DataFrame]  # SLI key -> the SLI at a 1 m step
+    raw: list[Series] | None  # raw samples, when evaluated locally
+    missing: dict[str, list[str]]  # SLI key -> metric names with no series
+    notes: list[str] = field(default_factory=list)
+
+
+def load_history(data, chosen: Sequence[SLI], start, end, engine: str = "local",
+                 extra: Sequence[str] = (), skip: set[str] = frozenset()) -> History:
+    """Each SLI at a 1 m step over [start, end], and the raw samples behind them."""
     if isinstance(data, Workload):
-        return {s.key: evaluate(s.expr, data.series, start, end, STEP) for s in chosen}
+        frames = {s.key: evaluate(s.expr, data.series, start, end, STEP) for s in chosen}
+        present = {s.name for s in data.series}
+        return History(frames, data.series, _missing(chosen, present))
     source = _source(data)
     if engine == "server":
-        return {s.key: source.range(s.expr, start, end, STEP) for s in chosen}
-    if engine != "local":
-        raise ReviewError(f"engine must be 'local' or 'server' (got {engine!r})")
-    raw = _raw_for(source, chosen, start - RAW_MARGIN, end)
-    return {s.key: evaluate(s.expr, raw, start, end, STEP) for s in chosen}
+        frames = {s.key: source.range(s.expr, start, end, STEP) for s in chosen}
+        empty = [s for s in chosen if frames[s.key].shape[1] == 0]
+        present = {n for s in empty for n in _names(s.expr) if _exists(source, n, start, end)}
+        return History(frames, None, _missing(empty, present))
+    raw = _raw_for(source, [s.expr for s in chosen] + list(extra), start - RAW_MARGIN, end,
+                   skip)
+    frames = {s.key: evaluate(s.expr, raw, start, end, STEP) for s in chosen}
+    return History(frames, raw, _missing(chosen, {s.name for s in raw}))
 
 
-def _raw_for(source, chosen: Sequence[SLI], start, end) -> list[Series]:
+def _names(expr: str) -> set[str]:
+    from .current import names_in
+
+    return names_in(expr)
+
+
+def _missing(chosen: Sequence[SLI], present: set[str]) -> dict[str, list[str]]:
+    return {s.key: sorted(_names(s.expr) - present) for s in chosen}
+
+
+def _exists(source, name: str, start, end) -> bool:
+    return len(source.series(name, start, end)) > 0
+
+
+def _raw_for(source, exprs: Sequence[str], start, end, skip=frozenset()) -> list[Series]:
+    """Raw samples of every selector in `exprs`, except names recorded by rules (`skip`)."""
     from ..dashboards.promtree import selectors
 
     wanted = set()
-    for sli in chosen:
-        for node in selectors(parse(sli.expr)):
+    for expr in exprs:
+        try:
+            nodes = selectors(parse(expr))
+        except PromQLError:
+            continue  # evaluated by the server instead
+        for node in (n for n in nodes if n.name not in skip):
             labels = {m.label: m.value for m in node.matchers if m.op == "="}
             wanted.add(_selector_text(node, labels))
     series: dict[tuple, Series] = {}
@@ -168,10 +266,3 @@ def _start(since, end: pd.Timestamp) -> pd.Timestamp:
         return to_timestamp(since).floor("1min")
 
 
-def _progress(items, enabled):
-    import sys
-
-    from tqdm import tqdm
-
-    show = sys.stderr.isatty() if enabled is None else enabled
-    return tqdm(items, desc="review", unit="SLI", disable=not show, leave=False)
