@@ -55,7 +55,7 @@ def review(fleet) -> Review:
                                & (test.candidates["for"] == "0m")]
         best = pool.sort_values(["f1", "pages_per_week"], ascending=[False, True]).iloc[0]
         tests.append(test)
-        rows.append({"sli": sli.key, "title": sli.title, **best.to_dict(), "recommended": True, "why": "test"})
+        rows.append(_recommended(sli, best))
     return Review(tests, pd.DataFrame(rows), fleet.end - pd.Timedelta("8D"), fleet.end, 2.0,
                   fleet.incidents)
 
@@ -95,8 +95,7 @@ def test_a_review_without_exported_baselines_removes_the_stale_ones(review, tmp_
     static = []
     for test in review.backtests:
         row = test.candidates[test.candidates["strategy"] == "static"].iloc[0]
-        static.append({"sli": test.sli.key, "title": test.sli.title, **row.to_dict(),
-                       "recommended": True, "why": "test"})
+        static.append(_recommended(test.sli, row))
     again = Review(review.backtests, pd.DataFrame(static), review.start, review.end, 2.0,
                    review.incidents).write(tmp_path)
     assert "baselines" not in again and not first["baselines"].exists()
@@ -219,7 +218,7 @@ def test_any_baseline_class_ships_through_the_exporter(fleet, tmp_path, monkeypa
                             sensitivities=(3.0,), fors=("5m",))
             tests.append(test)
             row = test.candidates[test.candidates["strategy"] == strategy].iloc[0]
-            rows.append({"sli": sli.key, "title": sli.title, **row.to_dict(), "recommended": True, "why": "test"})
+            rows.append(_recommended(sli, row))
     review = Review(tests, pd.DataFrame(rows), fleet.end - pd.Timedelta("8D"), fleet.end, 2.0,
                     fleet.incidents)
     files = review.write(tmp_path / "out")
@@ -328,6 +327,12 @@ def test_bands_follow_the_slis_level_read_from_prometheus(prom, workload, tmp_pa
 
 
 # --- helpers ------------------------------------------------------------------------------
+
+
+def _recommended(sli, row: pd.Series) -> dict:
+    """A recommendations row choosing the candidate `row` of `sli`."""
+    return {"sli": sli.key, "title": sli.title, **row.to_dict(), "recommended": True,
+            "why": "chosen by the test"}
 
 
 class Exporter:
