@@ -85,6 +85,7 @@ def test_the_review_ships_exported_baselines_with_rules_and_tests(written, revie
     served = {(s["sli"], s["labels"]["instance"], s["strategy"]) for s in index["series"]}
     assert served == {(sli, f"im-{i}:9100", strategy) for sli, strategy in SHIPPED.items()
                       for i in (0, 1)}
+    assert {s["fitted_until"] for s in index["series"]} == {review.end.isoformat()}
     job = yaml.safe_load(written["scrape_config"].read_text())["scrape_configs"][0]
     assert job["honor_labels"] is True
 
@@ -149,6 +150,10 @@ def test_a_restarted_exporter_serves_the_same_bands(written):
             before = time.time()
             served.append(exporter.bands())
             after = time.time()
+            fitted = [line for line in exporter._metrics().splitlines() if line.startswith(
+                "imanalytics_baseline_fitted_until_timestamp_seconds{")]
+            assert len(fitted) == 4 and all(float(line.split()[-1]) == pd.Timestamp(
+                "2026-03-09T00:00:00Z").timestamp() for line in fitted)
             exporter.stop()
             assert exporter.returncode == 0 and "Traceback" not in exporter.stderr
         expected = [_expected(store, t) for t in (before, after)]
@@ -259,8 +264,15 @@ def _no_sensitivity(d: Path) -> str:
     return "series 1: field 'sensitivity' is missing"
 
 
+def _naive_fitted_until(d: Path) -> str:
+    doc = json.loads((d / "index.json").read_text())
+    doc["series"][0]["fitted_until"] = "2026-03-09 00:00"
+    (d / "index.json").write_text(json.dumps(doc))
+    return "series 0: fitted_until must be an ISO time with a zone"
+
+
 @pytest.mark.parametrize("spoil", [_corrupt_model, _missing_model, _bad_json, _escaping_path,
-                                   _no_sensitivity])
+                                   _no_sensitivity, _naive_fitted_until])
 def test_a_bad_baseline_directory_is_an_error_at_start(written, tmp_path, capsys, spoil):
     import shutil
 

@@ -66,6 +66,8 @@ class BandCollector:
         families = {edge: Metric(edge_metric(edge), HELP[edge], "gauge") for edge in EDGES}
         sensitivity = Metric(f"{PREFIX}sensitivity",
                              "Band half-width in spreads the bands are served at.", "gauge")
+        fitted = Metric(f"{PREFIX}fitted_until_timestamp_seconds",
+                        "When the history the model was fitted on ends.", "gauge")
         following = Metric(f"{PREFIX}following",
                            "1 when the band follows the SLI's recent level from Prometheus, "
                            "0 when it comes from the fitted state alone.", "gauge")
@@ -75,9 +77,12 @@ class BandCollector:
                 families[edge].add_sample(edge_metric(edge), labels, float(band[edge]))
             sensitivity.add_sample(f"{PREFIX}sensitivity", labels, series.sensitivity)
             following.add_sample(f"{PREFIX}following", labels, float(followed))
+            if series.fitted_until:
+                fitted.add_sample(f"{PREFIX}fitted_until_timestamp_seconds", labels,
+                                  pd.Timestamp(series.fitted_until).timestamp())
         models = Metric(f"{PREFIX}models", "Fitted baseline models loaded at start.", "gauge")
         models.add_sample(f"{PREFIX}models", {}, float(len(self.store.models)))
-        return [*families.values(), sensitivity, following, models]
+        return [*families.values(), sensitivity, following, fitted, models]
 
 
 def bands_at(store: Store, index: pd.DatetimeIndex, live=None):

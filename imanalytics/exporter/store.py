@@ -17,7 +17,8 @@ one serves.
 the band half-width in spreads; `column` picks one column of a model fitted on several
 series (a wide `SeasonalProfile`, a `MultiSLIIsolationForest`), null for one series;
 `query` (optional) is the PromQL giving the SLI's recent values, which the exporter asks
-Prometheus for when it runs with ``--prometheus`` so bands follow the SLI's level.
+Prometheus for when it runs with ``--prometheus`` so bands follow the SLI's level;
+`fitted_until` (optional) is when the model's history ends.
 Several entries may share a file. Model files are read and written only through
 `imanalytics.baselines.load`/`save`.
 """
@@ -31,6 +32,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import pandas as pd
 
 from .. import baselines
 from ..errors import ImanalyticsError
@@ -60,6 +63,7 @@ class ServedSeries:
     file: str = ""  # model file, relative to the directory
     column: str | None = None  # the model's column for this series, if it has several
     query: str = ""  # PromQL for the SLI's recent values (its recorded series), for `live`
+    fitted_until: str = ""  # ISO time of the last sample the model was fitted on
 
     @property
     def key(self) -> tuple:
@@ -208,7 +212,18 @@ def _entry(index: Path, n: int, entry) -> ServedSeries:
         raise ExporterError(f"{where}: query must be a PromQL string")
     return ServedSeries(entry["sli"], dict(labels), entry["strategy"],
                         float(entry["sensitivity"]), entry["direction"],
-                        str(entry.get("model", "")), entry["file"], column, query)
+                        str(entry.get("model", "")), entry["file"], column, query,
+                        _fitted_until(where, entry.get("fitted_until", "")))
+
+
+def _fitted_until(where: str, text) -> str:
+    if text == "":
+        return ""
+    try:
+        return pd.Timestamp(text).tz_convert("UTC").isoformat()
+    except (TypeError, ValueError):
+        raise ExporterError(f"{where}: fitted_until must be an ISO time with a zone "
+                            f"(got {text!r})") from None
 
 
 def _kind_name(kind) -> str:

@@ -66,7 +66,7 @@ def _exported(test: SLIBacktest, row: pd.Series) -> Shipped:
     models = {}
     for column, fitted in test.estimators[strategy].items():
         served = ServedSeries(sli.key, _series_labels(column), strategy, k, sli.direction,
-                              query=sli.record)
+                              query=sli.record, fitted_until=test.frame.index[-1].isoformat())
         models[column] = (served, _refit(fitted, test.frame[column], k))
     return Shipped(sli.key, alert, [], edge, [], models)
 
