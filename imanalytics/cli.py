@@ -216,8 +216,8 @@ def _add_serve_baselines(commands) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default: %(default)s; 0.0.0.0 for all)")
     p.add_argument("--prometheus", metavar="URL",
-                   help="Prometheus to read each SLI's last day from at every scrape, so "
-                   "seasonal bands follow a lasting level shift as in the review's backtest "
+                   help="Prometheus to read each SLI's recent day (its adapt window) from at "
+                   "every scrape, so bands follow a lasting level shift as in the backtest "
                    "(credentials: $IMANALYTICS_BEARER_TOKEN or user:password@ in the URL); "
                    "without it, or while it does not answer, bands come from the fitted "
                    "state alone")
