@@ -255,6 +255,13 @@ def grid_block(result: list[dict], start_ms: int, step_ms: int,
     return labelsets, block
 
 
+def refuse_repeats(result: list[dict]) -> None:
+    """Raise ValueError unless every series of a parsed matrix `result` has rising times."""
+    if result:
+        _refuse_repeats(np.concatenate([item["t"] for item in result]),
+                        [len(item["t"]) for item in result], [item["metric"] for item in result])
+
+
 def _refuse_repeats(t: np.ndarray, lengths: list[int], labelsets: list[dict]) -> None:
     """A series' timestamps must rise: a repeat would silently overwrite a value."""
     if len(t) < 2:

@@ -48,6 +48,7 @@ from .frames import (
     MalformedReply,
     grid_block,
     parse_reply,
+    refuse_repeats,
     time_index,
     to_long,
     wide_frame,
@@ -436,6 +437,10 @@ class PromSource:
                              "name{label=\"value\"}")
         _, result = _result(data, selector, "matrix")
         _refuse_histograms(result, selector)
+        try:
+            refuse_repeats(result)
+        except ValueError as exc:
+            raise QueryError(selector, "result", str(exc)) from None
         return [Series(item["metric"], item["t"], item["v"]) for item in result]
 
     def _window(self, first: int, last: int) -> int:
@@ -493,7 +498,7 @@ class PromSource:
             except requests.exceptions.SSLError as exc:
                 raise ServerUnreachable(self._scrub(
                     f"TLS with Prometheus at {self.url} failed for {_short(what)}: "
-                    f"{_reason(exc)} ({_tls_hint(exc)})")) from None
+                    f"{_reason(exc)} ({_tls_hint(exc, self.session.cert)})")) from None
             except _BROKEN as exc:
                 failure = _reason(exc)
             else:
@@ -821,11 +826,14 @@ def _read_body(reply: requests.Response, remaining: Callable, overdue: Callable)
     return reply
 
 
-def _tls_hint(exc: Exception) -> str:
-    text = str(exc).lower()
-    if "certificate required" in text or "alert handshake" in text or "unknown ca" in text:
-        return "the server wants a client certificate: client_cert=(cert_path, key_path)"
-    return "trust its CA with ca_bundle=..."
+def _tls_hint(exc: Exception, client_cert) -> str:
+    """What to try: trusting the server's CA when its certificate failed, else the client
+    certificate (a server requiring one closes or alerts mid-handshake)."""
+    if "certificate verify failed" in str(exc).lower():
+        return "trust its CA with ca_bundle=..."
+    if client_cert:
+        return "check that the server trusts the client certificate"
+    return "if it requires a client certificate, give client_cert=(cert_path, key_path)"
 
 
 def _origin(url: str) -> str:
@@ -945,7 +953,8 @@ def _retry_after(reply: requests.Response, default: float) -> float:
 def _reason(exc: Exception) -> str:
     """The innermost cause of a requests error, without its URL."""
     text = str(exc)
-    for pattern in (r"\[SSL: \w+\] ([^'\"(]+)", r"\[Errno -?\d+\] ([^'\"(]+)",
+    for pattern in (r"\[SSL: \w+\] ([^'\"(]+)", r"(EOF occurred in violation of protocol)",
+                    r"\[Errno -?\d+\] ([^'\"(]+)",
                     r"(Read timed out)", r"(Connection refused)", r"(Connection reset by peer)",
                     r"(Connection aborted)",
                     r"(IncompleteRead\(\d+ bytes read, \d+ more expected\))",

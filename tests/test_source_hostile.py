@@ -10,6 +10,9 @@ from __future__ import annotations
 import base64
 import contextlib
 import logging
+import os
+import subprocess
+import sys
 import time
 import warnings
 
@@ -378,3 +381,66 @@ def test_inverted_metadata_ranges_are_refused_before_any_request():
         _fails(SourceError, lambda: _source(fake.url).label_values("job", None, "now", "now-1d"),
                2, "job", "ends before it starts")
     assert fake.count == 0
+
+
+def _raw_reply(request, repeat_time: bool) -> dict:
+    if "count" in request["params"]["query"][0]:  # the size queries before a raw pull
+        return {"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [T0, "2"]}]}}
+    points = [[T0, "1"], [T0 + 15, "2"]]
+    series = [(UP, points[:1] + points)] if repeat_time else [(UP, points), (UP, points)]
+    return matrix(*series)
+
+
+@pytest.mark.parametrize("repeat_time, what", [
+    (True, 'up{job="im"} has a repeated or unordered timestamp'),
+    (False, 'the series up{job="im"} twice'),
+])
+def test_raw_pulls_refuse_duplicates(repeat_time, what):
+    with HostilePrometheus(default=echo(lambda r: _raw_reply(r, repeat_time))) as fake:
+        source = _source(fake.url, retries=0, version="2.53.0")
+        _fails(QueryError, lambda: source.raw('up{job="im"}', T0, END), 5, 'up{job="im"}', what)
+    assert fake.count == 3  # series and sample counts, then the one chunk
+
+
+def test_cli_inventory_refuses_an_inverted_range_before_any_request():
+    with HostilePrometheus() as fake, _within(60):
+        done = subprocess.run(
+            [sys.executable, "-m", "imanalytics", "inventory", "--url", fake.url, "--start",
+             "now", "--end", "now-1d"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "ends before it starts ('now' to 'now-1d')" in done.stderr
+    assert fake.count == 0
+
+
+def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "imanalytics", *args], capture_output=True,
+                          text=True, timeout=600, env={**os.environ, **(env or {})})
+
+
+def test_cli_output_holds_no_secret():
+    with HostilePrometheus(default=echo(_echo_error, 400)) as fake:
+        port = fake.url.rsplit(":", 1)[1]
+        runs = [_cli("inventory", "--url", f"http://admin:{PASSWORD}@127.0.0.1:{port}"),
+                _cli("inventory", "--url", fake.url, env={"IMANALYTICS_BEARER_TOKEN": TOKEN})]
+    assert fake.count == 2
+    for done in runs:
+        assert done.returncode == 1 and "cannot parse" in done.stderr
+        assert "Authorization=" in done.stderr and "Traceback" not in done.stderr
+        for secret in FORMS:
+            assert secret not in done.stdout + done.stderr
+
+
+def test_review_outputs_hold_no_secret(prom, workload, tmp_path):
+    """A real review through credentials in the URL (Prometheus ignores them)."""
+    out = tmp_path / "out"
+    port = prom.url.rsplit(":", 1)[1]
+    done = _cli("review-thresholds", "--url", f"http://admin:{PASSWORD}@127.0.0.1:{port}",
+                "--since", "2d", "--until", workload.end.isoformat(), "--out", str(out),
+                "--strategies", "adaptive_band", "--slis", "connections")
+    assert done.returncode == 0, done.stderr
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "report.html" for p in files)
+    for text in [done.stdout, done.stderr, *(p.read_bytes().decode("latin-1") for p in files)]:
+        for secret in FORMS:
+            assert secret not in text
