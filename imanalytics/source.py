@@ -820,9 +820,11 @@ def _read_body(reply: requests.Response, remaining: Callable, overdue: Callable)
             left = remaining()
             if left is not None and left <= 0:
                 raise overdue()
-        reply._content = b"".join(chunks)
-    finally:
-        reply.close()
+    except BaseException:
+        reply.close()  # a half-read connection cannot be reused
+        raise
+    reply._content = b"".join(chunks)
+    reply.raw.release_conn()  # read to the end: the connection goes back to the pool
     return reply
 
 

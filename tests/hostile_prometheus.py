@@ -69,9 +69,10 @@ def reset_mid_body() -> Action:
         handler.head(200, {"Content-Length": str(len(data))})
         handler.wfile.write(data[: len(data) // 2])
         handler.wfile.flush()
+        # Lingering 0 s turns the close after this reply into a reset.
         handler.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                                       struct.pack("ii", 1, 0))
-        handler.connection.close()
+        handler.close_connection = True
     return act
 
 
@@ -133,6 +134,7 @@ class HostilePrometheus:
 
 class _Handler(BaseHTTPRequestHandler):
     fake: HostilePrometheus
+    protocol_version = "HTTP/1.1"  # keep-alive, as Prometheus and proxies do
 
     def do_GET(self):
         self._serve(urlsplit(self.path).query)
@@ -142,7 +144,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, query: str) -> None:
         request = {"method": self.command, "path": urlsplit(self.path).path,
-                   "params": parse_qs(query), "headers": dict(self.headers)}
+                   "params": parse_qs(query), "headers": dict(self.headers),
+                   "peer": self.client_address}
         try:
             self.fake.next_action(request)(self, request)
         except OSError:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import gzip
+import json
 import logging
 import os
 import subprocess
@@ -444,3 +446,12 @@ def test_review_outputs_hold_no_secret(prom, workload, tmp_path):
     for text in [done.stdout, done.stderr, *(p.read_bytes().decode("latin-1") for p in files)]:
         for secret in FORMS:
             assert secret not in text
+
+
+def test_gzip_replies_are_read_whole_and_connections_reused():
+    body = gzip.compress(json.dumps(up_matrix(n=2)).encode())
+    with HostilePrometheus(default=reply(body, headers={"Content-Encoding": "gzip"})) as fake:
+        source = _source(fake.url, compress=True)
+        frames = [source.range(EXPR, START, END + 15 * i, "15s") for i in range(3)]
+    assert fake.count == 3 and all(f.iloc[:2, 0].tolist() == [1.0, 1.0] for f in frames)
+    assert len({r["peer"] for r in fake.requests}) == 1  # one kept-alive connection
