@@ -29,7 +29,6 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
@@ -42,6 +41,7 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from .cache import CacheMiss, RangeCache, combine
+from .deadline import pulling, read_body, remaining, spent, watch_pools
 from .errors import ImanalyticsError
 from .frames import (
     Grid,
@@ -69,7 +69,6 @@ MAX_RETRY_AFTER_S = 300.0
 DEADLINE_S = 300.0
 MAX_RANGE_POINTS = 5_000_000
 MAX_REDIRECTS = 5
-_READ_CHUNK = 1 << 16
 # Prometheus error types the query itself caused: asking again gives the same answer.
 _FINAL_ERRORS = {"bad_data", "execution", "timeout", "canceled", "not_found", "not_acceptable"}
 _LONG_URL = 4000
@@ -506,6 +505,9 @@ class PromSource:
                     return reply
                 failure = f"HTTP {reply.status_code} {reply.reason}"
                 delay = _retry_after(reply, delay)
+            left = remaining()
+            if left is not None and left <= 0:  # the deadline cut the transfer
+                raise self._overdue(what)
             if attempt < attempts:
                 self._wait_budget(delay, what, failure)
                 log.info("Prometheus at %s: %s; retry %d/%d in %.1fs", self.url,
@@ -513,7 +515,7 @@ class PromSource:
                 time.sleep(delay * (0.8 + 0.4 * random.random()) if delay else 0)
         raise ServerUnreachable(self._scrub(
             f"Prometheus at {self.url} failed for {_short(what)} after {attempts} attempt"
-            f"{'s' if attempts > 1 else ''} in {_spent():.1f} s: {failure}"))
+            f"{'s' if attempts > 1 else ''} in {spent():.1f} s: {failure}"))
 
     def _http(self, path: str, params: dict, what: str) -> requests.Response:
         """One request, redirects within the server followed, body read within the deadline."""
@@ -524,7 +526,7 @@ class PromSource:
         for _ in range(MAX_REDIRECTS + 1):
             reply = self._request(method, url, query, form, what)
             if not reply.is_redirect:
-                return _read_body(reply, self._remaining, lambda: self._overdue(what))
+                return read_body(reply, lambda: self._overdue(what))
             url, method, query, form = self._redirect(reply, url, method, query, form, what)
         raise SourceError(f"Prometheus at {self.url} redirected {_short(what)} more than "
                           f"{MAX_REDIRECTS} times")
@@ -532,16 +534,21 @@ class PromSource:
     def _request(self, method, url, query, form, what) -> requests.Response:
         session = self._client._session
         timeout = self.timeout
-        left = self._remaining()
+        left = remaining()
         if left is not None:
             if left <= 0:
                 raise self._overdue(what)
             timeout = min(timeout, left)
-        return session.request(
+        reply = session.request(
             method, url, params=query, data=form, headers=self._client.headers,
             auth=self._client.auth, verify=session.verify, cert=session.cert,
             timeout=timeout, stream=True, allow_redirects=False,
         )
+        left = remaining()
+        if left is not None and left <= 0:  # the deadline cut the headers short
+            reply.close()
+            raise self._overdue(what)
+        return reply
 
     def _redirect(self, reply, url, method, query, form, what):
         """Where a redirect leads, refusing other hosts: the tenant header and credentials
@@ -589,34 +596,20 @@ class PromSource:
 
     # -- deadlines ----------------------------------------------------------------------
 
-    @contextlib.contextmanager
     def _pulling(self, what: str):
-        """Start the deadline of a pull (calls made inside one pull share it)."""
-        if _PULL.get() is not None:
-            yield
-            return
-        token = _PULL.set(_Pull(what, time.monotonic(), self.deadline))
-        try:
-            yield
-        finally:
-            _PULL.reset(token)
-
-    def _remaining(self) -> float | None:
-        pull = _PULL.get()
-        if pull is None or pull.deadline is None:
-            return None
-        return pull.began + pull.deadline - time.monotonic()
+        """The deadline of a pull (calls made inside one pull share it)."""
+        return pulling(self.deadline)
 
     def _wait_budget(self, delay: float, what: str, failure: str) -> None:
         """Refuse a wait that would run past the deadline, rather than sleep into it."""
-        left = self._remaining()
+        left = remaining()
         if left is not None and delay >= left:
             raise self._overdue(what, f"after {self._scrub(failure)} the next retry would wait "
                                 f"{delay:.1f} s, past")
 
     def _overdue(self, what: str, why: str = "it reached") -> DeadlineExceeded:
         return DeadlineExceeded(
-            f"pulling {_short(what)} from {self.url} stopped after {_spent():.1f} s: {why} "
+            f"pulling {_short(what)} from {self.url} stopped after {spent():.1f} s: {why} "
             f"its deadline of {self.deadline:g} s (raise it with "
             "PromSource(..., deadline=SECONDS))")
 
@@ -778,6 +771,7 @@ def _connect(url, headers, basic_auth, verify, ca_bundle, client_cert, timeout,
                         else str(client_cert))
     # Retries are ours (they honour Retry-After and name the server); the pool fits the workers.
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers), max_retries=0)
+    watch_pools(adapter)
     session.mount(url, adapter)
     return client
 
@@ -790,42 +784,9 @@ def _cert_paths(client_cert) -> list:
 
 # -- deadlines and transfers ------------------------------------------------------------
 
-@dataclass(frozen=True)
-class _Pull:
-    what: str
-    began: float
-    deadline: float | None
-
-
-_PULL: contextvars.ContextVar[_Pull | None] = contextvars.ContextVar("imanalytics_pull",
-                                                                     default=None)
-
 # Failures of the transfer itself (not of the query): retried like 5xx.
 _BROKEN = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
            requests.exceptions.ContentDecodingError, urllib3.exceptions.HTTPError)
-
-
-def _spent() -> float:
-    pull = _PULL.get()
-    return 0.0 if pull is None else time.monotonic() - pull.began
-
-
-def _read_body(reply: requests.Response, remaining: Callable, overdue: Callable):
-    """Read a streamed reply whole, checking the pull's deadline as bytes arrive: the
-    per-read timeout alone lets a server trickling a byte at a time run on for ever."""
-    chunks = []
-    try:
-        while chunk := reply.raw.read1(_READ_CHUNK, decode_content=True):
-            chunks.append(chunk)
-            left = remaining()
-            if left is not None and left <= 0:
-                raise overdue()
-    except BaseException:
-        reply.close()  # a half-read connection cannot be reused
-        raise
-    reply._content = b"".join(chunks)
-    reply.raw.release_conn()  # read to the end: the connection goes back to the pool
-    return reply
 
 
 def _tls_hint(exc: Exception, client_cert) -> str:

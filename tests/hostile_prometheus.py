@@ -62,6 +62,17 @@ def trickle(every: float = 0.2) -> Action:
     return act
 
 
+def trickle_headers(every: float = 0.2) -> Action:
+    """The status line and headers sent one byte at a time (a slow-loris proxy)."""
+    def act(handler, request):
+        head = b"HTTP/1.1 200 OK\r\n" + b"X-Padding: " + b"x" * 10_000 + b"\r\n\r\n"
+        for i in range(len(head)):
+            handler.wfile.write(head[i:i + 1])
+            handler.wfile.flush()
+            time.sleep(every)
+    return act
+
+
 def reset_mid_body() -> Action:
     """Half the body, then a TCP reset."""
     def act(handler, request):

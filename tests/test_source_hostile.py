@@ -30,6 +30,7 @@ from hostile_prometheus import (
     reset_mid_body,
     short_body,
     trickle,
+    trickle_headers,
     up_matrix,
 )
 
@@ -103,12 +104,22 @@ def test_identities_never_share_cache_entries(tmp_path, a, b):
 
 # -- 3. deadlines --------------------------------------------------------------------------
 
-def test_a_trickling_reply_stops_at_the_deadline():
+@pytest.mark.parametrize("retries", [0, 3])
+def test_a_trickling_reply_stops_at_the_deadline(retries):
     with HostilePrometheus(trickle(every=0.1)) as fake:
-        message = _fails(DeadlineExceeded, lambda: _source(fake.url, deadline=1.5).range(
+        message = _fails(DeadlineExceeded, lambda: _source(fake.url, deadline=1.5,
+                                                           retries=retries).range(
             EXPR, START, END, "15s"), 6, EXPR, "deadline of 1.5 s")
     assert fake.count == 1
     assert float(message.split("stopped after ")[1].split(" s")[0]) >= 1.5
+
+
+@pytest.mark.parametrize("retries", [0, 3])
+def test_trickling_headers_stop_at_the_deadline(retries):
+    with HostilePrometheus(default=trickle_headers(every=0.1)) as fake:
+        _fails(DeadlineExceeded, lambda: _source(fake.url, deadline=1.5, retries=retries).range(
+            EXPR, START, END, "15s"), 6, EXPR, "deadline of 1.5 s")
+    assert fake.count == 1
 
 
 def test_retry_after_past_the_deadline_is_not_waited_for():
@@ -125,6 +136,16 @@ def test_retries_share_the_pull_deadline():
         _fails(DeadlineExceeded, lambda: _source(fake.url, deadline=1.0, retries=50).range(
             EXPR, START, END, "15s"), 4, EXPR)
     assert 2 <= fake.count <= 4
+
+
+def test_the_deadline_is_per_pull_not_per_source():
+    def slow(handler, request):
+        time.sleep(0.2)
+        reply()(handler, request)
+    with HostilePrometheus(default=slow) as fake, _within(10):
+        source = _source(fake.url, deadline=0.5)
+        frames = [source.range(EXPR, START, END + 15 * i, "15s") for i in range(4)]
+    assert fake.count == 4 and all(len(f) >= 2 for f in frames)
 
 
 def test_a_bad_deadline_is_refused():
