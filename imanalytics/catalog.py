@@ -726,12 +726,15 @@ _StrictLoader.add_implicit_resolver(
 def _read_yaml(source: str, max_bytes: int = MAX_MAPPING_BYTES) -> Any:
     try:
         size = os.stat(source).st_size
+        if size <= max_bytes:  # a device or a growing file may still hold more: read a bound
+            with open(source, "rb") as f:
+                data = f.read(max_bytes + 1)
+            size = len(data)
         if size > max_bytes:
             raise CatalogError(
                 f"{source}: {size:,} bytes, more than a mapping file may hold ({max_bytes:,}; "
                 "load_catalog(path, max_bytes=...) raises the limit)")
-        with open(source, encoding="utf-8") as f:
-            text = f.read(max_bytes + 1)
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise CatalogError(f"{source}: no such file") from None
     except UnicodeDecodeError as exc:

@@ -818,3 +818,5 @@ def test_huge_mapping_files_are_refused_unread(tmp_path):
     with pytest.raises(CatalogError, match="max_bytes"):
         load_catalog(small, max_bytes=10)
     assert "gc_pause" not in load_catalog(small, max_bytes=100)
+    with pytest.raises(CatalogError, match="/dev/zero: 11 bytes, more than"):
+        load_catalog("/dev/zero", max_bytes=10)  # no size on disk: the read is bounded
