@@ -143,6 +143,7 @@ def pull_floor(url: str):
     # Same requests, same pool, a full json.loads of every reply; no arrays, no frame.
     src.parse_reply = json.loads
     src.grid_block = lambda result, start, step, n: ([], None)
+    src._result = lambda data, expr, *kinds: (data["resultType"], data["result"])
     src._assemble = lambda grid, chunks, blocks: None
     source = src.PromSource(url, progress=False)
 

@@ -1,11 +1,13 @@
 """Parquet cache of pulled ranges, so a repeat pull fetches only what it has not seen.
 
-An entry is one (server, expression, step, phase) grid: the server URL carries no
-credentials, and the phase is where the grid sits inside its step, so pulls whose starts
+An entry is one (server, identity, expression, step, phase) grid: the server URL carries
+no credentials; the identity is a one-way hash of the headers and credentials the pull
+was made with (`source.identity_hash`), so tenants and users of one server never share
+an entry; the phase is where the grid sits inside its step, so pulls whose starts
 differ by whole steps share points. On disk::
 
-    <root>/<sha256 of the identity>/meta.json        identity, coverage, part files
-    <root>/<sha256 of the identity>/part-<id>.parquet one wide frame per stored pull
+    <root>/<sha256 of the key>/meta.json        key, coverage, part files and their sha256
+    <root>/<sha256 of the key>/part-<id>.parquet one wide frame per stored pull
 
 ``coverage`` lists the grid intervals (inclusive, ms) that were pulled; inside them a point
 missing from every part is a point where the server had no value. Parts are immutable: a
@@ -14,6 +16,10 @@ one. Every file is written to a temporary name in the same directory and moved i
 with `os.replace`, and ``meta.json`` is replaced last, so a process killed at any moment
 leaves either the old entry or the new one, plus at worst an unreferenced file that the
 next writer removes. Writers hold an exclusive `fcntl` lock on the entry, readers a shared one.
+
+A part that is missing, truncated or altered (its sha256 no longer matches) makes the
+whole entry count as not cached: `CacheEntry.load` warns naming the entry, empties it and
+reports the grid as missing, so the pull fetches it again and the next store repairs it.
 
 Freshness rule: points newer than ``now - settle`` (default 10 minutes) are never stored.
 Samples can still arrive for the last few minutes (scrape intervals, remote-write lag,
@@ -26,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import io
 import json
 import logging
 import os
@@ -44,11 +51,15 @@ from .timeparse import duration_ms
 log = logging.getLogger(__name__)
 
 MAX_PARTS = 16
-FORMAT = 1
+FORMAT = 2  # 2: the key holds the identity, meta.json the parts' sha256
 
 
 class CacheMiss(ImanalyticsError):
     """Offline mode asked for points the cache does not hold."""
+
+
+class DamagedPart(ImanalyticsError):
+    """A part file of an entry is missing or does not hold what was written."""
 
 
 class RangeCache:
@@ -58,8 +69,10 @@ class RangeCache:
         self.root = Path(root)
         self.settle_ms = duration_ms(settle)
 
-    def entry(self, server: str, expr: str, step: int, phase: int) -> CacheEntry:
-        ident = {"server": server, "expr": expr, "step_ms": int(step), "phase_ms": int(phase)}
+    def entry(self, server: str, expr: str, step: int, phase: int,
+              identity: str = "") -> CacheEntry:
+        ident = {"server": server, "identity": identity, "expr": expr, "step_ms": int(step),
+                 "phase_ms": int(phase)}
         digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()
         return CacheEntry(self.root / digest, ident)
 
@@ -92,12 +105,45 @@ class CacheEntry:
         return gaps
 
     def read(self, grid: Grid) -> pd.DataFrame:
-        """The covered points of `grid` as a wide frame (uncovered points are absent)."""
+        """The covered points of `grid` as a wide frame (uncovered points are absent).
+
+        Raises `DamagedPart` when a part is missing or not what was written."""
         with self._locked(fcntl.LOCK_SH):
             meta = self._meta()
-            parts = [_clip(pd.read_parquet(self.dir / name), grid.start, grid.end)
+            parts = [_clip(self._part(meta, name), grid.start, grid.end)
                      for name in meta["parts"]]
         return combine(parts)
+
+    def load(self, grid: Grid) -> tuple[pd.DataFrame, list[Grid]]:
+        """The cached points of `grid` and the sub-grids still to fetch; a damaged entry
+        is emptied with a warning (its points then all count as missing)."""
+        try:
+            return self.read(grid), self.missing(grid)
+        except DamagedPart as exc:
+            warnings.warn(f"cache entry {self.dir} for {self.ident['expr']!r} is damaged "
+                          f"({exc}); fetching it again", stacklevel=3)
+            self.clear()
+            return self.read(grid), self.missing(grid)
+
+    def clear(self) -> None:
+        """Forget every part of the entry (their files are removed)."""
+        if not self.dir.exists():
+            return
+        with self._locked(fcntl.LOCK_EX):
+            empty = {"format": FORMAT, **self.ident, "coverage": [], "parts": [], "sha256": {}}
+            atomic_write(self.dir / "meta.json",
+                         lambda tmp: tmp.write_text(json.dumps(empty, indent=1)))
+            self._sweep([])
+
+    def _part(self, meta: dict, name: str) -> pd.DataFrame:
+        path = self.dir / name
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise DamagedPart(f"{name}: {exc.strerror or exc}") from None
+        if hashlib.sha256(data).hexdigest() != meta["sha256"].get(name):
+            raise DamagedPart(f"{name}: contents changed since written")
+        return pd.read_parquet(io.BytesIO(data))
 
     def store(self, frame: pd.DataFrame, grid: Grid, settled_before: int) -> None:
         """Record that `grid` was pulled as `frame`; points after `settled_before` are dropped."""
@@ -108,19 +154,21 @@ class CacheEntry:
         self.dir.mkdir(parents=True, exist_ok=True)
         with self._locked(fcntl.LOCK_EX):
             meta = self._meta()
-            name = f"part-{uuid.uuid4().hex}.parquet"
-            atomic_write(self.dir / name, lambda tmp: _write_parquet(frame, tmp))
+            name, digest = _write_part(self.dir, frame)
             meta["parts"].append(name)
+            meta["sha256"][name] = digest
             meta["coverage"] = _union(meta["coverage"] + [[grid.start, last]], grid.step)
             if len(meta["parts"]) > MAX_PARTS:
-                meta["parts"] = [self._compact(meta["parts"])]
+                name, digest = _write_part(self.dir, combine(
+                    [self._part(meta, part) for part in meta["parts"]]))
+                meta["parts"], meta["sha256"] = [name], {name: digest}
             atomic_write(self.dir / "meta.json",
                          lambda tmp: tmp.write_text(json.dumps(meta, indent=1)))
             self._sweep(meta["parts"])
 
     def _meta(self) -> dict:
         path = self.dir / "meta.json"
-        empty = {"format": FORMAT, **self.ident, "coverage": [], "parts": []}
+        empty = {"format": FORMAT, **self.ident, "coverage": [], "parts": [], "sha256": {}}
         if not path.exists():
             return empty
         try:
@@ -131,12 +179,6 @@ class CacheEntry:
         if any(meta.get(k) != v for k, v in self.ident.items()) or meta.get("format") != FORMAT:
             return empty
         return meta
-
-    def _compact(self, parts: list[str]) -> str:
-        merged = combine([pd.read_parquet(self.dir / name) for name in parts])
-        name = f"part-{uuid.uuid4().hex}.parquet"
-        atomic_write(self.dir / name, lambda tmp: _write_parquet(merged, tmp))
-        return name
 
     def _sweep(self, keep: list[str]) -> None:
         # Under the exclusive lock no other writer is mid-write, so any file that meta.json
@@ -186,6 +228,13 @@ def combine(frames: list[pd.DataFrame]) -> pd.DataFrame:
 def _clip(frame: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
     ms = frame.index.as_unit("ms").asi8
     return frame[(ms >= first) & (ms <= last)]
+
+
+def _write_part(directory: Path, frame: pd.DataFrame) -> tuple[str, str]:
+    """Store `frame` as a new part file; its name and the sha256 of its bytes."""
+    name = f"part-{uuid.uuid4().hex}.parquet"
+    atomic_write(directory / name, lambda tmp: _write_parquet(frame, tmp))
+    return name, hashlib.sha256((directory / name).read_bytes()).hexdigest()
 
 
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:

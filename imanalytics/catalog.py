@@ -18,6 +18,7 @@ import math
 import numbers
 import os
 import re
+import reprlib
 from collections.abc import Hashable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -44,6 +45,7 @@ __all__ = [
 TYPES = ("counter", "gauge", "histogram", "summary")
 LAYERS = ("connection", "message", "queue", "api", "runtime")
 TARGET_LABELS = ("job", "instance")
+MAX_MAPPING_BYTES = 4 << 20
 HIGH_CARDINALITY = (
     "user_id",
     "room_id",
@@ -146,46 +148,47 @@ def _checked_fields(spec: MetricSpec) -> dict[str, Any]:
 
 def _check_choice(value: Any, choices: tuple[str, ...], loc: str) -> None:
     if value not in choices:
-        raise _error(loc, f"must be one of {', '.join(choices)} (got {value!r})")
+        raise _error(loc, f"must be one of {', '.join(choices)} (got {_show(value)})")
 
 
 def _check_metric_name(name: Any, type_: str, loc: str) -> None:
     _check_text(name, loc)
     if not _METRIC_NAME.fullmatch(name) or name.startswith("__"):
-        raise _error(loc, f"{name!r} is not a legal metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
+        raise _error(loc, f"{_show(name)} is not a legal metric name ([a-zA-Z_:][a-zA-Z0-9_:]*)")
     if type_ == "counter" and not name.endswith("_total"):
-        raise _error(loc, f"counter names must end in _total (got {name!r})")
+        raise _error(loc, f"counter names must end in _total (got {_show(name)})")
     if type_ in _RESERVED and name.endswith(_SERIES_SUFFIXES):
         raise _error(
-            loc, f"give the {type_}'s base name, without _bucket/_sum/_count (got {name!r})"
+            loc, f"give the {type_}'s base name, without _bucket/_sum/_count (got {_show(name)})"
         )
 
 
 def _check_unit(unit: Any, loc: str) -> None:
     _check_text(unit, loc)
     if not _UNIT.fullmatch(unit):
-        raise _error(loc, f"must be lower-case like 'seconds' or 'bytes', or '' (got {unit!r})")
+        raise _error(loc,
+                     f"must be lower-case like 'seconds' or 'bytes', or '' (got {_show(unit)})")
 
 
 def _check_help(text: Any, loc: str) -> None:
     _check_text(text, loc)
     # Help ends up in dashboard panel descriptions and # HELP lines: one line, not blank.
     if not text.strip() or "\n" in text:
-        raise _error(loc, f"must be one non-blank line (got {text!r})")
+        raise _error(loc, f"must be one non-blank line (got {_show(text)})")
 
 
 def _check_text(value: Any, loc: str) -> None:
     if not isinstance(value, str):
-        raise _error(loc, f"must be text (got {_kind(value)} {value!r})")
+        raise _error(loc, f"must be text (got {_kind(value)} {_show(value)})")
 
 
 def _check_label(value: Any, what: str, loc: str) -> None:
     if not isinstance(value, str):
-        raise _error(loc, f"{what} must be text (got {_kind(value)} {value!r})")
+        raise _error(loc, f"{what} must be text (got {_kind(value)} {_show(value)})")
     if not _LABEL_NAME.fullmatch(value):
-        raise _error(loc, f"{value!r} is not a legal {what} ([a-zA-Z_][a-zA-Z0-9_]*)")
+        raise _error(loc, f"{_show(value)} is not a legal {what} ([a-zA-Z_][a-zA-Z0-9_]*)")
     if value.startswith("__"):
-        raise _error(loc, f"{value!r}: names starting with __ are reserved by Prometheus")
+        raise _error(loc, f"{_show(value)}: names starting with __ are reserved by Prometheus")
 
 
 def _metric_labels(labels: Any, type_: str, loc: str) -> tuple[str, ...]:
@@ -195,13 +198,13 @@ def _metric_labels(labels: Any, type_: str, loc: str) -> tuple[str, ...]:
         if name in TARGET_LABELS:
             raise _error(
                 f"{loc}[{i}]",
-                f"{name!r} is implicit on every metric; "
+                f"{_show(name)} is implicit on every metric; "
                 "rename it under the top-level labels instead",
             )
         if name == _RESERVED.get(type_):
-            raise _error(f"{loc}[{i}]", f"{name!r} is reserved on a {type_}")
+            raise _error(f"{loc}[{i}]", f"{_show(name)} is reserved on a {type_}")
         if name in labels[:i]:
-            raise _error(f"{loc}[{i}]", f"duplicate label {name!r}")
+            raise _error(f"{loc}[{i}]", f"duplicate label {_show(name)}")
     return tuple(labels)
 
 
@@ -222,9 +225,11 @@ def _check_mapped_unique(labels: tuple, label_map: dict, type_: str, loc: str) -
     for name in TARGET_LABELS + labels:
         mapped = label_map.get(name, name)
         if mapped in owner:
-            raise _error(loc, f"{owner[mapped]!r} and {name!r} both map to {mapped!r}")
+            raise _error(loc, f"{_show(owner[mapped])} and {_show(name)} both map to "
+                         f"{_show(mapped)}")
         if mapped == _RESERVED.get(type_):
-            raise _error(loc, f"{name!r} maps to {mapped!r}, which is reserved on a {type_}")
+            raise _error(loc, f"{_show(name)} maps to {_show(mapped)}, which is reserved on a "
+                         f"{type_}")
         owner[mapped] = name
 
 
@@ -258,7 +263,7 @@ def _ascending_numbers(values: Any, loc: str) -> tuple[float, ...]:
     out: list[float] = []
     for i, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
-            raise _error(f"{loc}[{i}]", f"must be a number (got {_kind(value)} {value!r})")
+            raise _error(f"{loc}[{i}]", f"must be a number (got {_kind(value)} {_show(value)})")
         if out and not value > out[-1]:
             raise _error(f"{loc}[{i}]", f"must be ascending ({value:g} after {out[-1]:g})")
         out.append(float(value))
@@ -267,7 +272,17 @@ def _ascending_numbers(values: Any, loc: str) -> tuple[float, ...]:
 
 def _check_sequence(value: Any, what: str, loc: str) -> None:
     if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
-        raise _error(loc, f"must be {what} (got {_kind(value)} {value!r})")
+        raise _error(loc, f"must be {what} (got {_kind(value)} {_show(value)})")
+
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel, _REPR.maxlist, _REPR.maxdict, _REPR.maxstring, _REPR.maxother = 2, 4, 4, 120, 80
+_REPR.maxtuple = _REPR.maxset = _REPR.maxfrozenset = _REPR.maxdeque = _REPR.maxarray = 4
+
+
+def _show(value: Any) -> str:
+    """A bounded repr: an alias bomb or a huge value never expands into a message."""
+    return _REPR.repr(value)
 
 
 def _kind(value: Any) -> str:
@@ -317,7 +332,7 @@ class Catalog:
             return self.metrics[key]
         except KeyError:
             raise KeyError(
-                f"no metric {key!r} in catalog {self.source}"
+                f"no metric {_show(key)} in catalog {self.source}"
                 f"{_suggest(key, self.metrics)}; known: "
                 f"{', '.join(self.metrics)}"
             ) from None
@@ -357,7 +372,7 @@ class Catalog:
 
     def by_layer(self, layer: str) -> list[MetricSpec]:
         if layer not in LAYERS:
-            raise ValueError(f"unknown layer {layer!r}; layers: {', '.join(LAYERS)}")
+            raise ValueError(f"unknown layer {_show(layer)}; layers: {', '.join(LAYERS)}")
         return [spec for spec in self if spec.layer == layer]
 
     def label(self, catalog_label: str) -> str:
@@ -386,7 +401,7 @@ class Catalog:
         series = spec.name + suffix
         if series not in spec.series_names():
             raise ValueError(
-                f"metrics.{key}: no series {series!r}; the {spec.type} "
+                f"metrics.{key}: no series {_show(series)}; the {spec.type} "
                 f"exports {', '.join(spec.series_names())}"
             )
         allowed = _matchable_labels(spec, suffix)
@@ -394,7 +409,7 @@ class Catalog:
         for name, value in matchers.items():
             if name not in allowed:
                 raise ValueError(
-                    f"metrics.{key}: no label {name!r} to match on {series} "
+                    f"metrics.{key}: no label {_show(name)} to match on {series} "
                     f"(labels: {', '.join(allowed)})"
                 )
             if not isinstance(value, str):
@@ -460,7 +475,7 @@ def _matcher(text: Any, loc: str) -> str:
     _check_text(text, loc)
     match = _MATCHER.fullmatch(text)
     if not match:
-        raise _error(loc, f'not a PromQL label matcher like job="im-server" (got {text!r})')
+        raise _error(loc, f'not a PromQL label matcher like job="im-server" (got {_show(text)})')
     name, op, value = match.groups()
     _check_label(name, "label name", loc)
     return f"{name}{op}{value}"
@@ -478,7 +493,8 @@ def _global_label_map(label_map: Any) -> dict[str, str]:
         _check_label(mapped, "label name", f"labels.{name}")
         if mapped in owner:
             raise _error(
-                f"labels.{name}", f"{mapped!r} is already the service name of {owner[mapped]!r}"
+                f"labels.{name}",
+                f"{_show(mapped)} is already the service name of {_show(owner[mapped])}",
             )
         owner[mapped] = name
     return {k: label_map[k] for k in sorted(label_map) if label_map[k] != k}
@@ -490,7 +506,7 @@ def _label_list(names: Any, loc: str) -> tuple[str, ...]:
     for i, name in enumerate(names):
         _check_label(name, "label name", f"{loc}[{i}]")
         if name in names[:i]:
-            raise _error(f"{loc}[{i}]", f"duplicate label {name!r}")
+            raise _error(f"{loc}[{i}]", f"duplicate label {_show(name)}")
     return tuple(names)
 
 
@@ -508,7 +524,7 @@ def _check_unique_series(specs: Iterable[MetricSpec], blame: Iterable[str] = ())
             culprit, other = (first, spec) if blame_first else (spec, first)
             raise _error(
                 f"metrics.{culprit.key}.name",
-                f"exports {series!r}, which metrics.{other.key} already exports",
+                f"exports {_show(series)}, which metrics.{other.key} already exports",
             )
 
 
@@ -523,7 +539,7 @@ def _matchable_labels(spec: MetricSpec, suffix: str) -> tuple[str, ...]:
 
 def _suggest(word: Any, choices: Iterable[str]) -> str:
     close = difflib.get_close_matches(str(word), list(choices), n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {_show(close[0])}?)" if close else ""
 
 
 # ------------------------------------------------------------- mapping files / overlays
@@ -677,8 +693,9 @@ def _inherit(base: MetricSpec, fields: dict) -> dict:
     return merged
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """A SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
+class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """A SafeLoader (libyaml's when installed: many times faster) that refuses duplicate
+    keys (PyYAML silently keeps the last one)."""
 
 
 def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
@@ -691,7 +708,7 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
             continue  # construct_mapping reports unhashable keys itself
         if key in seen:
             raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {key!r}", key_node.start_mark
+                None, None, f"duplicate key {_show(key)}", key_node.start_mark
             )
         seen.add(key)
     return loader.construct_mapping(node, deep=deep)
@@ -706,10 +723,18 @@ _StrictLoader.add_implicit_resolver(
 )
 
 
-def _read_yaml(source: str) -> Any:
+def _read_yaml(source: str, max_bytes: int = MAX_MAPPING_BYTES) -> Any:
     try:
-        with open(source, encoding="utf-8") as f:
-            text = f.read()
+        size = os.stat(source).st_size
+        if size <= max_bytes:  # a device or a growing file may still hold more: read a bound
+            with open(source, "rb") as f:
+                data = f.read(max_bytes + 1)
+            size = len(data)
+        if size > max_bytes:
+            raise CatalogError(
+                f"{source}: {size:,} bytes, more than a mapping file may hold ({max_bytes:,}; "
+                "load_catalog(path, max_bytes=...) raises the limit)")
+        text = data.decode("utf-8")
     except FileNotFoundError:
         raise CatalogError(f"{source}: no such file") from None
     except UnicodeDecodeError as exc:
@@ -725,12 +750,16 @@ def _read_yaml(source: str) -> Any:
         raise CatalogError(f"{source}: {where}invalid YAML: {problem}") from None
 
 
-def load_catalog(path: str | os.PathLike | None = None) -> Catalog:
-    """The default catalog, with the YAML mapping file at ``path`` applied over it."""
+def load_catalog(path: str | os.PathLike | None = None,
+                 max_bytes: int = MAX_MAPPING_BYTES) -> Catalog:
+    """The default catalog, with the YAML mapping file at ``path`` applied over it.
+
+    Files over `max_bytes` (default 4 MiB; real mapping files are a few kB) are refused
+    before they are read."""
     if path is None:
         return default_catalog()
     source = os.fsdecode(path)
-    return Catalog.from_dict(_read_yaml(source), source=source)
+    return Catalog.from_dict(_read_yaml(source, max_bytes), source=source)
 
 
 # ------------------------------------------------------------------------------ default

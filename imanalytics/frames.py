@@ -97,7 +97,8 @@ def to_long(frame: pd.DataFrame) -> pd.DataFrame:
 # The cut is safe because ``"values":[[`` can only be a key: inside a JSON string every
 # quote is escaped, and a sample list holds numbers and numeric strings, so its end is the
 # first ``]]``. Anything unexpected (other spacing, a count mismatch, a value Arrow refuses)
-# falls back to plain `json.loads` and a per-series conversion.
+# falls back to plain `json.loads` and a per-series conversion, which names what is wrong
+# (`MalformedReply`) when the reply is valid JSON but not valid samples.
 
 _VALUES = b'"values":[['
 _CUT = b'"values":0'
@@ -105,6 +106,10 @@ _CSV_READ = pacsv.ReadOptions(column_names=["t", "v"])
 _CSV_CONVERT = pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()},
                                     null_values=[], strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
+
+
+class MalformedReply(ValueError):
+    """Valid JSON whose sample lists are not Prometheus samples (``[time, "value"]``)."""
 
 
 def parse_reply(body: bytes):
@@ -146,8 +151,9 @@ def _cut_sample_lists(body: bytes) -> tuple[bytes, list[bytes]]:
 
 def _fill_samples(reply, lists: list[bytes]):
     data = reply.get("data") if isinstance(reply, dict) else None
-    items = data["result"] if isinstance(data, dict) and data.get("resultType") == "matrix" else []
-    cut = [item for item in items if item.get("values") == 0]
+    matrix = isinstance(data, dict) and data.get("resultType") == "matrix"
+    items = data["result"] if matrix and isinstance(data.get("result"), list) else []
+    cut = [item for item in items if isinstance(item, dict) and item.get("values") == 0]
     if len(cut) != len(lists):
         raise ValueError("sample lists do not match the matrix items")
     if lists:
@@ -155,13 +161,28 @@ def _fill_samples(reply, lists: list[bytes]):
         ends = np.cumsum([chunk.count(b"],[") + 1 for chunk in lists])
         if ends[-1] != len(t):
             raise ValueError("sample count mismatch")
+        # Values are quoted strings; bare numbers mean something else wrote the reply.
+        if sum(chunk.count(b'"') for chunk in lists) != 2 * len(t):
+            raise ValueError("sample values not quoted")
         for item, a, b in zip(cut, np.r_[0, ends[:-1]], ends, strict=True):
             item["t"], item["v"] = t[a:b], v[a:b]
             del item["values"]
     for item in items:
-        if "values" in item:
-            item["t"], item["v"] = sample_arrays(item.pop("values"))
+        if isinstance(item, dict) and "values" in item:
+            item["t"], item["v"] = _checked_samples(item.pop("values"), item.get("metric"))
     return reply
+
+
+def _checked_samples(values, labels) -> tuple[np.ndarray, np.ndarray]:
+    """`sample_arrays`, raising `MalformedReply` naming the series on anything else."""
+    name = format_series(labels) if isinstance(labels, dict) else "a series"
+    if not isinstance(values, list) or not all(
+            isinstance(p, list) and len(p) == 2 and isinstance(p[1], str) for p in values):
+        raise MalformedReply(f'{name}: samples must be [time, "value"] pairs')
+    try:
+        return sample_arrays(values)
+    except (TypeError, ValueError, pa.ArrowException) as exc:
+        raise MalformedReply(f"{name}: unreadable samples ({type(exc).__name__})") from None
 
 
 def _read_sample_lists(lists: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
@@ -225,9 +246,31 @@ def grid_block(result: list[dict], start_ms: int, step_ms: int,
         return labelsets, block
     # One vectorised placement for the whole reply rather than one per series.
     t = np.concatenate([item["t"] for item in result])
+    _refuse_repeats(t, [len(item["t"]) for item in result], labelsets)
     rows, off = np.divmod(t - start_ms, step_ms)
     if len(t) and (off.any() or rows.min() < 0 or rows.max() >= n_points):
         raise ValueError("timestamps off the step grid")
     cols = np.repeat(np.arange(len(result)), [len(item["t"]) for item in result])
     block[rows, cols] = np.concatenate([item["v"] for item in result])
     return labelsets, block
+
+
+def refuse_repeats(result: list[dict]) -> None:
+    """Raise ValueError unless every series of a parsed matrix `result` has rising times."""
+    if result:
+        _refuse_repeats(np.concatenate([item["t"] for item in result]),
+                        [len(item["t"]) for item in result], [item["metric"] for item in result])
+
+
+def _refuse_repeats(t: np.ndarray, lengths: list[int], labelsets: list[dict]) -> None:
+    """A series' timestamps must rise: a repeat would silently overwrite a value."""
+    if len(t) < 2:
+        return
+    ends = np.cumsum(lengths)
+    bad = np.diff(t) <= 0
+    joins = ends[:-1][(ends[:-1] > 0) & (ends[:-1] < len(t))]
+    bad[joins - 1] = False  # where one series ends and the next begins
+    if bad.any():
+        series = int(np.searchsorted(ends, np.flatnonzero(bad)[0] + 1, side="right"))
+        raise ValueError(f"{format_series(labelsets[series])} has a repeated or unordered "
+                         "timestamp; the server or a proxy in front of it is misbehaving")

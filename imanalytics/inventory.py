@@ -16,7 +16,8 @@ import pandas as pd
 
 from .catalog import Catalog, MetricSpec, default_catalog
 from .samples import NAME
-from .source import PromSource
+from .source import PromSource, SourceError
+from .timeparse import now_ms, to_millis
 
 MAX_LABEL_VALUES = 100
 # The label each type adds to one of its series.
@@ -50,6 +51,9 @@ def inventory(source: PromSource, catalog: Catalog | None = None, start="now-1h"
     Names come from the catalog, so a mapped catalog is checked under the service's own
     names and selectors. Absent names get the closest names the server does have.
     """
+    now = now_ms()
+    if to_millis(end, now) < to_millis(start, now):  # before any request
+        raise SourceError(f"inventory: the range ends before it starts ({start!r} to {end!r})")
     catalog = catalog or default_catalog()
     wanted = [(spec, suffix) for spec in catalog for suffix in _suffixes(spec)]
     _ = source.version  # one request first: an unreachable server fails once, not per metric

@@ -11,9 +11,12 @@ relative forms; naive datetimes are UTC. Steps and windows are Prometheus durati
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import contextvars
 import email.utils
 import gc
+import hashlib
 import ipaddress
 import json
 import logging
@@ -27,18 +30,29 @@ import warnings
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from pathlib import Path
-from urllib.parse import unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import quote, unquote, urlencode, urljoin, urlsplit, urlunsplit
 
 import numpy as np
 import pandas as pd
 import requests
+import urllib3
 from prometheus_api_client import PrometheusConnect
 from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from .cache import CacheMiss, RangeCache, combine
+from .deadline import pulling, read_body, remaining, spent, watch_pools
 from .errors import ImanalyticsError
-from .frames import Grid, grid_block, parse_reply, time_index, to_long, wide_frame
+from .frames import (
+    Grid,
+    MalformedReply,
+    grid_block,
+    parse_reply,
+    refuse_repeats,
+    time_index,
+    to_long,
+    wide_frame,
+)
 from .samples import Series, format_series
 from .timeparse import duration_ms, format_seconds, is_relative, now_ms, to_millis
 
@@ -51,6 +65,10 @@ TOKEN_FILE_ENV = "IMANALYTICS_BEARER_TOKEN_FILE"
 MAX_POINTS = 11_000
 MAX_BACKOFF_S = 30.0
 MAX_RETRY_AFTER_S = 300.0
+# Defaults of the guards: a whole pull's wall-clock budget, and points per series per pull.
+DEADLINE_S = 300.0
+MAX_RANGE_POINTS = 5_000_000
+MAX_REDIRECTS = 5
 # Prometheus error types the query itself caused: asking again gives the same answer.
 _FINAL_ERRORS = {"bad_data", "execution", "timeout", "canceled", "not_found", "not_acceptable"}
 _LONG_URL = 4000
@@ -80,6 +98,14 @@ class TooManySeries(SourceError):
     """An expression returns more series than ``max_series`` allows."""
 
 
+class TooManyPoints(SourceError):
+    """A range pull would hold more points per series than ``max_range_points`` allows."""
+
+
+class DeadlineExceeded(ServerUnreachable):
+    """A pull ran past its ``deadline`` (slow or trickling replies, long Retry-After)."""
+
+
 class PrometheusWarning(UserWarning):
     """A warning Prometheus attached to an otherwise successful answer."""
 
@@ -98,16 +124,23 @@ class PromSource:
         when no other credentials are given. The file is read once, here.
     ca_bundle: PEM file of CAs to trust; client_cert: PEM path or ``(cert, key)`` paths.
     verify: TLS certificate verification (on by default).
-    timeout: HTTP timeout per request in seconds; query_timeout: Prometheus' own evaluation
-        timeout (``"30s"``), sent with every query.
-    retries, backoff: extra attempts on connection errors, 5xx and 429, waiting
-        ``backoff * 2**n`` seconds (or the server's ``Retry-After``).
+    timeout: HTTP timeout per request in seconds (connecting, and each wait for bytes);
+        query_timeout: Prometheus' own evaluation timeout (``"30s"``), sent with every query.
+    deadline: wall-clock seconds one pull (one call of `range`, `raw`, `instant`, ...) may
+        take in all, retries and waits included (default 300; None: no deadline). A reply
+        that trickles in, or a ``Retry-After`` past it, ends the pull with `DeadlineExceeded`.
+    retries, backoff: extra attempts on connection errors, broken transfers, 5xx and 429,
+        waiting ``backoff * 2**n`` seconds (or the server's ``Retry-After``).
     max_workers: concurrent requests for chunked pulls.
     max_series: refuse expressions returning more series than this (`TooManySeries`).
     max_points: points per series per range request (Prometheus allows 11,000 at most).
+    max_range_points: points per series one `range` pull may hold (default 5,000,000, a
+        year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
     max_samples: samples per request (range: points x expected series; raw: stored samples),
         which bounds the memory of a reply in flight.
-    cache: a directory (or `RangeCache`) caching `range` pulls; offline: serve only from it.
+    cache: a directory (or `RangeCache`) caching `range` pulls, keyed by server, expression,
+        step and the identity (headers and a one-way hash of the credentials), so tenants
+        and users never share entries; offline: serve only from it.
     progress: None shows a bar on multi-chunk pulls when stderr is a terminal; True always;
         False never.
     compress: ask for gzip replies. Default: yes, except on loopback, where compressing
@@ -122,9 +155,11 @@ class PromSource:
                  ca_bundle: str | os.PathLike | None = None,
                  client_cert: str | os.PathLike | tuple[str, str] | None = None,
                  verify: bool = True, timeout: float = 60.0,
-                 query_timeout: str | pd.Timedelta | None = None, retries: int = 3,
+                 query_timeout: str | pd.Timedelta | None = None,
+                 deadline: float | None = DEADLINE_S, retries: int = 3,
                  backoff: float = 0.5, max_workers: int = 4, max_series: int | None = 10_000,
                  max_points: int = MAX_POINTS, max_samples: int = 25_000,
+                 max_range_points: int = MAX_RANGE_POINTS,
                  cache: str | os.PathLike | RangeCache | None = None, offline: bool = False,
                  progress: bool | None = None, compress: bool | None = None,
                  version: str | None = None):
@@ -132,15 +167,20 @@ class PromSource:
         basic_auth = basic_auth or url_auth
         token = _bearer_token(bearer_token, bearer_token_file, basic_auth, headers)
         self._secrets = _secret_values(headers or {}, basic_auth, token)
+        self._identity = (dict(headers or {}), basic_auth, token)
         gzip = not _is_loopback(self.url) if compress is None else compress
         self._headers = _request_headers(headers or {}, token, gzip)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
+        if deadline is not None and not deadline > 0:
+            raise SourceError(f"deadline must be a positive number of seconds (got {deadline!r})")
+        self.deadline = deadline
         self.query_timeout = None if query_timeout is None else duration_ms(query_timeout)
         if self.query_timeout is not None and self.query_timeout <= 0:
             raise SourceError(f"query_timeout must be positive (got {query_timeout!r})")
         self.max_workers, self.max_series = max(1, max_workers), max_series
         self.max_points = min(max(1, max_points), MAX_POINTS)
         self.max_samples = max(1, max_samples)
+        self.max_range_points = max(1, max_range_points)
         self.cache = RangeCache(cache) if isinstance(cache, str | os.PathLike) else cache
         self.offline, self.progress = offline, progress
         if offline and self.cache is None:
@@ -166,9 +206,12 @@ class PromSource:
     @property
     def version(self) -> str:
         """The server's version from ``/api/v1/status/buildinfo`` (asked once)."""
-        with self._version_lock:
+        with self._version_lock, self._pulling("/api/v1/status/buildinfo"):
             if self._version is None:
-                self._version = str(self._api("/api/v1/status/buildinfo", {})["version"])
+                data = self._api("/api/v1/status/buildinfo", {})
+                if not isinstance(data, dict) or "version" not in data:
+                    raise QueryError("/api/v1/status/buildinfo", "reply", "no version in it")
+                self._version = str(data["version"])
         return self._version
 
     def range(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
@@ -180,10 +223,11 @@ class PromSource:
         relative starts are floored to a multiple of the step so repeated pulls share a grid
         (and the cache). Long ranges are split on the grid into concurrent requests.
         """
-        grid = self._grid(start, end, step)
-        if self.cache is None:
-            return self._pull_range(expr, grid)
-        return self._cached_range(expr, grid)
+        grid = self._grid(start, end, step, expr)
+        with self._pulling(expr):
+            if self.cache is None:
+                return self._pull_range(expr, grid)
+            return self._cached_range(expr, grid)
 
     def range_long(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
         """`range` in long form: ``timestamp, value`` plus one categorical column per label."""
@@ -200,26 +244,29 @@ class PromSource:
         first, last = to_millis(start, now), to_millis(end, now)
         if last <= first:
             raise SourceError(f"raw pull of {_short(selector)}: end must be after start")
-        series, samples = self._raw_size(selector, first, last)
-        self._check_series(selector, series)
-        spans = _raw_spans(first, last, samples, self.max_samples)
-        parts = self._map(lambda span: self._raw_chunk(selector, span), spans, selector)
+        with self._pulling(selector):
+            series, samples = self._raw_size(selector, first, last)
+            self._check_series(selector, series)
+            spans = _raw_spans(first, last, samples, self.max_samples)
+            parts = self._map(lambda span: self._raw_chunk(selector, span), spans, selector)
         return _merge_raw(parts, selector)
 
     def instant(self, expr: str, at="now") -> pd.DataFrame:
         """`expr` at one instant as a one-row wide frame (a scalar is the column ``{}``)."""
         t = to_millis(at)
-        data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(t)), expr)
-        kind, result = data["resultType"], data["result"]
+        with self._pulling(expr):
+            data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(t)),
+                             expr)
+        if isinstance(data, dict) and data.get("resultType") in ("matrix", "string"):
+            raise QueryError(expr, "result", f"a {data['resultType']} is not a series value "
+                             "(use raw() for range vectors)")
+        kind, result = _result(data, expr, "vector", "scalar")
         if kind == "vector":
             _refuse_histograms(result, expr)
             labelsets = [item["metric"] for item in result]
-            values = [float(item["value"][1]) for item in result]
-        elif kind == "scalar":
-            labelsets, values = [{}], [float(result[1])]
+            values = [_instant_value(item.get("value"), expr) for item in result]
         else:
-            raise QueryError(expr, "result", f"a {kind} is not a series value "
-                             "(use raw() for range vectors)")
+            labelsets, values = [{}], [_instant_value(result, expr)]
         return wide_frame(np.array([t]), labelsets, np.array([values]))
 
     def series(self, match: str | Sequence[str], start="now-1h", end="now") -> pd.DataFrame:
@@ -228,19 +275,27 @@ class PromSource:
         now = now_ms()
         params = {"match[]": matches, "start": format_seconds(to_millis(start, now)),
                   "end": format_seconds(to_millis(end, now))}
-        found = self._api("/api/v1/series", params, " or ".join(matches))
+        what = " or ".join(matches)
+        _check_order(params.get("start"), params.get("end"), what)
+        with self._pulling(what):
+            found = self._api("/api/v1/series", params, what)
+        if not isinstance(found, list) or not all(_is_labelset(r) for r in found):
+            raise QueryError(what, "reply", "the series list is not a list of label sets")
         rows = sorted(found, key=format_series)
         return pd.DataFrame(rows, index=pd.Index([format_series(r) for r in rows], dtype=object))
 
     def label_values(self, label: str, match: str | Sequence[str] | None = None,
                      start=None, end=None) -> list[str]:
         """Values `label` takes (optionally among series matching `match`, within a range)."""
-        return sorted(self._api(f"/api/v1/label/{label}/values",
-                                self._meta_params(match, start, end), label))
+        with self._pulling(label):
+            return _strings(self._api(f"/api/v1/label/{label}/values",
+                                      self._meta_params(match, start, end, label), label), label)
 
     def label_names(self, match: str | Sequence[str] | None = None, start=None,
                     end=None) -> list[str]:
-        return sorted(self._api("/api/v1/labels", self._meta_params(match, start, end)))
+        with self._pulling("/api/v1/labels"):
+            return _strings(self._api("/api/v1/labels", self._meta_params(match, start, end)),
+                            "/api/v1/labels")
 
     def close(self) -> None:
         self._client.close()
@@ -268,7 +323,7 @@ class PromSource:
 
     # -- range pulls --------------------------------------------------------------------
 
-    def _grid(self, start, end, step) -> Grid:
+    def _grid(self, start, end, step, expr: str) -> Grid:
         now = now_ms()
         step_ms = duration_ms(step)
         if step_ms <= 0:
@@ -278,6 +333,13 @@ class PromSource:
             first -= first % step_ms
         if last < first:
             raise SourceError(f"the range ends before it starts ({start!r} to {end!r})")
+        points = (last - first) // step_ms + 1
+        if points > self.max_range_points:
+            raise TooManyPoints(
+                f"{_short(expr)} from {start!r} to {end!r} every {step!r} is {points:,} points "
+                f"per series, more than max_range_points={self.max_range_points:,}: use a "
+                "shorter range or a longer step, or raise the limit with "
+                f"PromSource(..., max_range_points={points})")
         return Grid.spanning(first, last, step_ms)
 
     def _pull_range(self, expr: str, grid: Grid) -> pd.DataFrame:
@@ -296,10 +358,10 @@ class PromSource:
     def _range_chunk(self, expr: str, grid: Grid) -> tuple[list[dict], np.ndarray]:
         params = self._query_params(expr, start=format_seconds(grid.start),
                                     end=format_seconds(grid.end), step=format_seconds(grid.step))
-        data = self._api("/api/v1/query_range", params, expr)
-        _refuse_histograms(data["result"], expr)
+        _, result = _result(self._api("/api/v1/query_range", params, expr), expr, "matrix")
+        _refuse_histograms(result, expr)
         try:
-            return grid_block(data["result"], grid.start, grid.step, grid.n)
+            return grid_block(result, grid.start, grid.step, grid.n)
         except ValueError as exc:
             raise QueryError(expr, "result", str(exc)) from None
 
@@ -321,7 +383,8 @@ class PromSource:
     def _count(self, expr: str, t: int, blame: str) -> int:
         """The value of a one-number `expr` at `t` (0 when empty); errors name `blame`."""
         data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(t)), blame)
-        return int(float(data["result"][0]["value"][1])) if data["result"] else 0
+        _, result = _result(data, blame, "vector")
+        return int(_instant_value(result[0].get("value"), blame)) if result else 0
 
     def _check_series(self, expr: str, count: int) -> None:
         if self.max_series is not None and count > self.max_series:
@@ -332,15 +395,26 @@ class PromSource:
             )
 
     def _cached_range(self, expr: str, grid: Grid) -> pd.DataFrame:
-        entry = self.cache.entry(self.url, expr, grid.step, grid.phase)
-        gaps = entry.missing(grid)
+        entry = self.cache.entry(self.url, expr, grid.step, grid.phase, self.identity)
+        cached, gaps = entry.load(grid)
         if gaps and self.offline:
             raise CacheMiss(_miss_message(expr, gaps, self.cache))
         fresh = [self._pull_range(expr, gap) for gap in gaps]
         settled = now_ms() - self.cache.settle_ms
         for gap, frame in zip(gaps, fresh, strict=True):
             entry.store(frame, gap, settled)
-        return _on_grid(combine([entry.read(grid), *fresh]), grid)
+        return _on_grid(combine([cached, *fresh]), grid)
+
+    @property
+    def identity(self) -> str:
+        """Who the server sees: a one-way hash of the headers and credentials ("" for none).
+
+        Cache entries are keyed by it, so two tenants (``X-Scope-OrgID``) or two users of
+        one server never share cached data, while the secrets themselves are never stored.
+        """
+        if not hasattr(self, "_identity_hash"):
+            self._identity_hash = identity_hash(*self._identity)
+        return self._identity_hash
 
     # -- raw pulls ----------------------------------------------------------------------
 
@@ -357,11 +431,16 @@ class PromSource:
         expr = f"{selector}[{self._window(first, last)}ms]"
         data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(last)),
                          selector)
-        if data["resultType"] != "matrix":
+        if isinstance(data, dict) and data.get("resultType") in ("vector", "scalar", "string"):
             raise QueryError(selector, "result", "raw() needs a vector selector like "
                              "name{label=\"value\"}")
-        _refuse_histograms(data["result"], selector)
-        return [Series(item["metric"], item["t"], item["v"]) for item in data["result"]]
+        _, result = _result(data, selector, "matrix")
+        _refuse_histograms(result, selector)
+        try:
+            refuse_repeats(result)
+        except ValueError as exc:
+            raise QueryError(selector, "result", str(exc)) from None
+        return [Series(item["metric"], item["t"], item["v"]) for item in result]
 
     def _window(self, first: int, last: int) -> int:
         """Range-selector length (ms) that selects exactly ``first <= t <= last`` at ``last``."""
@@ -382,7 +461,7 @@ class PromSource:
             params["timeout"] = format_seconds(self.query_timeout)
         return params
 
-    def _meta_params(self, match, start, end) -> dict:
+    def _meta_params(self, match, start, end, what: str = "/api/v1/labels") -> dict:
         now = now_ms()
         params: dict = {}
         if match is not None:
@@ -391,73 +470,122 @@ class PromSource:
             params["start"] = format_seconds(to_millis(start, now))
         if end is not None:
             params["end"] = format_seconds(to_millis(end, now))
+        _check_order(params.get("start"), params.get("end"), what)
         return params
 
     def _api(self, path: str, params: dict, expr: str | None = None):
         """GET (POST when long) an API path; its ``data``, or the error it stands for."""
-        reply = self._send(path, params)
-        body = self._decode(reply, path, expr)
+        what = expr or path
+        reply = self._send(path, params, what)
+        body = self._decode(reply, path, what)
         for text in body.get("warnings") or ():
-            warnings.warn(self._scrub(f"Prometheus warning for {_short(expr or path)}: {text}"),
+            warnings.warn(self._scrub(f"Prometheus warning for {_short(what)}: {text}"),
                           PrometheusWarning, stacklevel=4)
         for text in body.get("infos") or ():
-            log.info("Prometheus note for %s: %s", _short(expr or path), text)
-        return body.get("data")
+            log.info("%s", self._scrub(f"Prometheus note for {_short(what)}: {text}"))
+        if "data" not in body:
+            raise QueryError(what, "reply", "a success reply without data")
+        return body["data"]
 
-    def _send(self, path: str, params: dict) -> requests.Response:
+    def _send(self, path: str, params: dict, what: str) -> requests.Response:
         failure = ""
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
             delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
             try:
-                reply = self._http(path, params)
+                reply = self._http(path, params, what)
             except requests.exceptions.SSLError as exc:
                 raise ServerUnreachable(self._scrub(
-                    f"TLS with Prometheus at {self.url} failed: {_reason(exc)} (trust its CA "
-                    "with ca_bundle=..., or verify=False)")) from None
-            except (requests.ConnectionError, requests.Timeout) as exc:
+                    f"TLS with Prometheus at {self.url} failed for {_short(what)}: "
+                    f"{_reason(exc)} ({_tls_hint(exc, self.session.cert)})")) from None
+            except _BROKEN as exc:
                 failure = _reason(exc)
             else:
                 if not _retryable(reply):
                     return reply
                 failure = f"HTTP {reply.status_code} {reply.reason}"
                 delay = _retry_after(reply, delay)
+            left = remaining()
+            if left is not None and left <= 0:  # the deadline cut the transfer
+                raise self._overdue(what)
             if attempt < attempts:
+                self._wait_budget(delay, what, failure)
                 log.info("Prometheus at %s: %s; retry %d/%d in %.1fs", self.url,
                          self._scrub(failure), attempt, self.retries, delay)
                 time.sleep(delay * (0.8 + 0.4 * random.random()) if delay else 0)
         raise ServerUnreachable(self._scrub(
-            f"Prometheus at {self.url} failed after {attempts} attempt"
-            f"{'s' if attempts > 1 else ''}: {failure}"))
+            f"Prometheus at {self.url} failed for {_short(what)} after {attempts} attempt"
+            f"{'s' if attempts > 1 else ''} in {spent():.1f} s: {failure}"))
 
-    def _http(self, path: str, params: dict) -> requests.Response:
-        session = self._client._session
+    def _http(self, path: str, params: dict, what: str) -> requests.Response:
+        """One request, redirects within the server followed, body read within the deadline."""
         url = f"{self.url}{path}"
         long = len(urlencode(params, doseq=True)) > _LONG_URL
-        log.debug("%s %s %s", "POST" if long else "GET", path, _describe(params))
-        return session.request(
-            "POST" if long else "GET", url, params=None if long else params,
-            data=params if long else None, headers=self._client.headers,
-            auth=self._client.auth, verify=session.verify, cert=session.cert,
-            timeout=self.timeout,
-        )
+        method, query, form = ("POST", None, params) if long else ("GET", params, None)
+        log.debug("%s", self._scrub(f"{method} {path} {_describe(params)}"))
+        for _ in range(MAX_REDIRECTS + 1):
+            reply = self._request(method, url, query, form, what)
+            if not reply.is_redirect:
+                return read_body(reply, lambda: self._overdue(what))
+            url, method, query, form = self._redirect(reply, url, method, query, form, what)
+        raise SourceError(f"Prometheus at {self.url} redirected {_short(what)} more than "
+                          f"{MAX_REDIRECTS} times")
 
-    def _decode(self, reply: requests.Response, path: str, expr: str | None) -> dict:
+    def _request(self, method, url, query, form, what) -> requests.Response:
+        session = self._client._session
+        timeout = self.timeout
+        left = remaining()
+        if left is not None:
+            if left <= 0:
+                raise self._overdue(what)
+            timeout = min(timeout, left)
+        reply = session.request(
+            method, url, params=query, data=form, headers=self._client.headers,
+            auth=self._client.auth, verify=session.verify, cert=session.cert,
+            timeout=timeout, stream=True, allow_redirects=False,
+        )
+        left = remaining()
+        if left is not None and left <= 0:  # the deadline cut the headers short
+            reply.close()
+            raise self._overdue(what)
+        return reply
+
+    def _redirect(self, reply, url, method, query, form, what):
+        """Where a redirect leads, refusing other hosts: the tenant header and credentials
+        are for this server only, and data from elsewhere would pass for its own."""
+        target = urljoin(url, reply.headers.get("Location", ""))
+        reply.close()
+        if _origin(target) != _origin(self.url):
+            raise SourceError(self._scrub(
+                f"Prometheus at {self.url} redirected {_short(what)} to another server "
+                f"({_origin(target)}); not followed, so credentials and headers stay with "
+                "the configured one: give that URL to PromSource if it is the right server"))
+        log.info("Prometheus at %s redirected to %s", self.url, urlsplit(target).path)
+        if reply.status_code in (301, 302, 303) and method == "POST":
+            method, query, form = "GET", form, None
+        if urlsplit(target).query:
+            query = None
+        return target, method, query, form
+
+    def _decode(self, reply: requests.Response, path: str, what: str) -> dict:
         if reply.status_code in (401, 403):
-            raise AccessDenied(f"Prometheus at {self.url} refused the request (HTTP "
-                               f"{reply.status_code} {reply.reason}): check the credentials")
+            raise AccessDenied(f"Prometheus at {self.url} refused the request for "
+                               f"{_short(what)} (HTTP {reply.status_code} {reply.reason}): "
+                               "check the credentials")
         try:
             with _gc_paused():
                 body = parse_reply(reply.content)
+        except MalformedReply as exc:
+            raise QueryError(what, "reply", self._scrub(str(exc))) from None
         except ValueError:
             body = None
         if not isinstance(body, dict) or "status" not in body:
             snippet = reply.text[:80].strip().replace("\n", " ")
             raise SourceError(self._scrub(
-                f"{self.url}{path} did not answer like the Prometheus API (HTTP "
-                f"{reply.status_code}): {snippet!r}"))
+                f"{self.url}{path} did not answer like the Prometheus API for {_short(what)} "
+                f"(HTTP {reply.status_code}): {snippet!r}"))
         if body["status"] != "success":
-            raise QueryError(expr or path, body.get("errorType", "error"),
+            raise QueryError(what, body.get("errorType", "error"),
                              self._scrub(str(body.get("error", ""))))
         return body
 
@@ -465,6 +593,25 @@ class PromSource:
         for secret in self._secrets:
             text = text.replace(secret, "***")
         return text
+
+    # -- deadlines ----------------------------------------------------------------------
+
+    def _pulling(self, what: str):
+        """The deadline of a pull (calls made inside one pull share it)."""
+        return pulling(self.deadline)
+
+    def _wait_budget(self, delay: float, what: str, failure: str) -> None:
+        """Refuse a wait that would run past the deadline, rather than sleep into it."""
+        left = remaining()
+        if left is not None and delay >= left:
+            raise self._overdue(what, f"after {self._scrub(failure)} the next retry would wait "
+                                f"{delay:.1f} s, past")
+
+    def _overdue(self, what: str, why: str = "it reached") -> DeadlineExceeded:
+        return DeadlineExceeded(
+            f"pulling {_short(what)} from {self.url} stopped after {spent():.1f} s: {why} "
+            f"its deadline of {self.deadline:g} s (raise it with "
+            "PromSource(..., deadline=SECONDS))")
 
     # -- concurrency --------------------------------------------------------------------
 
@@ -479,7 +626,9 @@ class PromSource:
         results: list = [None] * len(items)
         bar = self._bar(len(items), desc)
         with ThreadPoolExecutor(min(self.max_workers, len(items))) as pool:
-            futures = {pool.submit(fn, item): i for i, item in enumerate(items)}
+            # Each task runs in a copy of this context, so it shares the pull's deadline.
+            futures = {pool.submit(contextvars.copy_context().run, fn, item): i
+                       for i, item in enumerate(items)}
             try:
                 for future in as_completed(futures):
                     results[futures[future]] = future.result()
@@ -566,13 +715,46 @@ def _request_headers(headers: dict, token: str | None, gzip: bool) -> dict:
 
 
 def _secret_values(headers: dict, basic_auth, token) -> list[str]:
+    """Every form a secret can take in text: as given, URL-quoted, and inside the base64 of
+    an ``Authorization: Basic`` header (given or built from `basic_auth`)."""
     values = [str(v) for v in headers.values()]
+    for value in list(values):
+        scheme, _, rest = value.partition(" ")
+        if scheme.lower() in ("basic", "bearer") and rest:
+            values.append(rest.strip())
+            values += _basic_parts(rest.strip())
     if basic_auth:
-        values.append(str(basic_auth[1]))
+        user, password = map(str, basic_auth)
+        values += [password, base64.b64encode(f"{user}:{password}".encode()).decode()]
     if token:
         values.append(token)
+    values += [quote(v, safe="") for v in values]
     # Longest first, so a secret containing another is masked whole.
     return sorted({v for v in values if len(v) >= 3}, key=len, reverse=True)
+
+
+def _basic_parts(encoded: str) -> list[str]:
+    try:
+        user, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
+    except ValueError:
+        return []
+    return [password] if password else []
+
+
+def identity_hash(headers: dict, basic_auth, token) -> str:
+    """A one-way digest of who a request speaks for ("" when anonymous).
+
+    PBKDF2, not a bare hash: the digest lands in cache files, and a short password must
+    not be recoverable from it by trying guesses quickly.
+    """
+    if not headers and not basic_auth and not token:
+        return ""
+    material = json.dumps({"headers": sorted((str(k).lower(), str(v)) for k, v in headers.items()),
+                           "basic_auth": list(map(str, basic_auth)) if basic_auth else None,
+                           "token": token}, sort_keys=True)
+    digest = hashlib.pbkdf2_hmac("sha256", material.encode(), b"imanalytics-cache-identity",
+                                 100_000)
+    return digest.hex()
 
 
 def _connect(url, headers, basic_auth, verify, ca_bundle, client_cert, timeout,
@@ -589,6 +771,7 @@ def _connect(url, headers, basic_auth, verify, ca_bundle, client_cert, timeout,
                         else str(client_cert))
     # Retries are ours (they honour Retry-After and name the server); the pool fits the workers.
     adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(10, workers), max_retries=0)
+    watch_pools(adapter)
     session.mount(url, adapter)
     return client
 
@@ -597,6 +780,88 @@ def _cert_paths(client_cert) -> list:
     if not client_cert:
         return []
     return list(client_cert) if isinstance(client_cert, tuple | list) else [client_cert]
+
+
+# -- deadlines and transfers ------------------------------------------------------------
+
+# Failures of the transfer itself (not of the query): retried like 5xx.
+_BROKEN = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+           requests.exceptions.ContentDecodingError, urllib3.exceptions.HTTPError)
+
+
+def _tls_hint(exc: Exception, client_cert) -> str:
+    """What to try: trusting the server's CA when its certificate failed, else the client
+    certificate (a server requiring one closes or alerts mid-handshake)."""
+    if "certificate verify failed" in str(exc).lower():
+        return "trust its CA with ca_bundle=..."
+    if client_cert:
+        return "check that the server trusts the client certificate"
+    return "if it requires a client certificate, give client_cert=(cert_path, key_path)"
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return f"{parts.scheme}://{parts.hostname}:{port}"
+
+
+# -- reply checks -----------------------------------------------------------------------
+
+def _result(data, expr: str, *kinds: str) -> tuple[str, list]:
+    """``(resultType, result)`` of a query reply, refusing any shape but `kinds`."""
+    if not isinstance(data, dict):
+        raise QueryError(expr, "reply", f"data is {_kind(data)}, not an object")
+    kind, result = data.get("resultType"), data.get("result")
+    if kind not in kinds:
+        raise QueryError(expr, "reply", f"a {kind!r} result where {' or '.join(kinds)} belongs")
+    if kind == "scalar":
+        return kind, result
+    if not isinstance(result, list):
+        raise QueryError(expr, "reply", f"the {kind} result is {_kind(result)}, not a list")
+    seen: set[str] = set()
+    for item in result:
+        if not isinstance(item, dict) or not _is_labelset(item.get("metric")):
+            raise QueryError(expr, "reply", f"a {kind} item without a label set: "
+                             f"{_short(repr(item), 80)}")
+        if kind == "matrix" and "t" not in item and "histograms" not in item:
+            raise QueryError(expr, "reply", f"{format_series(item['metric'])} has no values")
+        name = format_series(item["metric"])
+        if name in seen:
+            raise QueryError(expr, "reply", f"the server returned the series {_short(name, 120)} "
+                             "twice in one reply")
+        seen.add(name)
+    return kind, result
+
+
+def _instant_value(pair, expr: str) -> float:
+    if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], str)):
+        raise QueryError(expr, "reply", f"a sample must be [time, \"value\"], got "
+                         f"{_short(repr(pair), 80)}")
+    try:
+        return float(pair[1])
+    except ValueError:
+        raise QueryError(expr, "reply", f"not a sample value: {pair[1]!r:.80}") from None
+
+
+def _is_labelset(value) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _strings(values, what: str) -> list[str]:
+    if not isinstance(values, list) or not all(isinstance(v, str) for v in values):
+        raise QueryError(what, "reply", f"expected a list of names, got {_kind(values)}")
+    return sorted(values)
+
+
+def _kind(value) -> str:
+    return "null" if value is None else f"a {type(value).__name__}"
+
+
+def _check_order(start: str | None, end: str | None, what: str) -> None:
+    """Refuse an inverted range before any request (`series` and friends)."""
+    if start is not None and end is not None and float(end) < float(start):
+        raise SourceError(f"{_short(what)}: the range ends before it starts "
+                          f"({_iso(int(float(start) * 1000))} to {_iso(int(float(end) * 1000))})")
 
 
 # -- response helpers -------------------------------------------------------------------
@@ -651,8 +916,13 @@ def _retry_after(reply: requests.Response, default: float) -> float:
 def _reason(exc: Exception) -> str:
     """The innermost cause of a requests error, without its URL."""
     text = str(exc)
-    for pattern in (r"\[SSL: \w+\] ([^'\"(]+)", r"\[Errno -?\d+\] ([^'\"(]+)",
-                    r"(Read timed out)", r"(Connection refused)", r"(Connection aborted)"):
+    for pattern in (r"\[SSL: \w+\] ([^'\"(]+)", r"(EOF occurred in violation of protocol)",
+                    r"\[Errno -?\d+\] ([^'\"(]+)",
+                    r"(Read timed out)", r"(Connection refused)", r"(Connection reset by peer)",
+                    r"(Connection aborted)",
+                    r"(IncompleteRead\(\d+ bytes read, \d+ more expected\))",
+                    r"(Connection broken: [A-Za-z]+)", r"(Received response with "
+                    r"content-encoding: \w+, but failed to decode it)"):
         match = re.search(pattern, text)
         if match:
             return match.group(1).strip().rstrip(".")

@@ -3,7 +3,10 @@ causal scores, data-quality messages, persistence and `auto` on awkward inputs."
 
 from __future__ import annotations
 
+import json
+import pickle
 import warnings
+import zipfile
 
 import numpy as np
 import pandas as pd
@@ -345,13 +348,117 @@ def test_bad_parameters_fail_at_fit_with_a_named_message(history):
 # --------------------------------------------------------------------- persistence
 
 
-@pytest.mark.parametrize("name", IDS)
-def test_save_load_round_trip(fitted, history, tmp_path, name):
-    path = save(fitted[name], tmp_path / "model.joblib")
-    loaded = load(path)
-    assert type(loaded) is type(fitted[name])
-    assert loaded.get_params() == fitted[name].get_params()
-    pd.testing.assert_series_equal(loaded.score(history), fitted[name].score(history))
+TRUSTED = ("QuantileGBM", "MultiSLIIsolationForest")  # sklearn models: pickles inside
+
+
+@pytest.fixture(scope="module")
+def every_fitted(fitted, history, slis_frame):
+    """Every estimator of the package, fitted, plus the many-series and `auto` shapes."""
+    return {**fitted,
+            "MultiSLIIsolationForest": MultiSLIIsolationForest(n_estimators=20).fit(slis_frame),
+            "SeasonalProfile-frame": SeasonalProfile().fit(slis_frame),
+            "auto": auto(history),
+            "unfitted": STLBands(period="1d")}
+
+
+@pytest.mark.parametrize("name", [*IDS, "MultiSLIIsolationForest", "SeasonalProfile-frame",
+                                  "auto", "unfitted"])
+def test_save_load_round_trip(every_fitted, history, slis_frame, tmp_path, name):
+    model = every_fitted[name]
+    path = save(model, tmp_path / "model.baseline")
+    loaded = load(path, trusted=type(model).__name__ in TRUSTED)
+    assert type(loaded) is type(model)
+    assert loaded.get_params() == model.get_params()
+    if name == "unfitted":
+        assert not any(k.endswith("_") for k in vars(loaded))
+        return
+    data = slis_frame if name in ("MultiSLIIsolationForest", "SeasonalProfile-frame") else history
+    pd.testing.assert_frame_equal(loaded.predict_bands(data.index[:500]),
+                                  model.predict_bands(data.index[:500]))
+    score = loaded.score(data)
+    assert score.equals(model.score(data)) and score.notna().all().all()
+
+
+@pytest.mark.parametrize("name", TRUSTED)
+def test_pickled_models_need_trust(every_fitted, tmp_path, name):
+    path = save(every_fitted[name], tmp_path / "model.baseline")
+    with pytest.raises(PersistenceError, match=rf"{path}.*{name}.*trusted=True.*refit"):
+        load(path)
+
+
+def _malicious(marker):
+    class RunsCode:
+        def __reduce__(self):
+            return (marker.write_text, ("the file ran code",))
+    return RunsCode()
+
+
+def _rewrite(path, out_path, changes: dict):
+    """A copy of the baseline file at `path` with some members' bytes changed."""
+    with zipfile.ZipFile(path) as source, zipfile.ZipFile(out_path, "w") as out:
+        for item in source.infolist():
+            data = source.read(item.filename)
+            out.writestr(item, changes.get(item.filename, lambda d: d)(data))
+    return out_path
+
+
+def test_files_from_others_never_run_code(every_fitted, tmp_path):
+    import joblib
+
+    marker = tmp_path / "ran"
+    joblib.dump({"format": "imanalytics.baselines", "version": 2,
+                 "estimator": _malicious(marker)}, tmp_path / "old.joblib")
+    with pytest.raises(PersistenceError, match="old pickle format.*refit.*trusted=True"):
+        load(tmp_path / "old.joblib")
+    path = save(every_fitted["QuantileGBM"], tmp_path / "gbm.baseline")
+    crafted = _rewrite(path, tmp_path / "crafted.baseline", {
+        "trusted.pickle": lambda data: pickle.dumps([_malicious(marker)])})
+    with pytest.raises(PersistenceError, match="trusted=True"):
+        load(crafted)
+    header = json.loads(zipfile.ZipFile(path).read("baseline.json"))
+    for bad in ({**header, "trusted": False, "estimator": {**header["estimator"],
+                                                           "class": "Popen"}},
+                {**header, "trusted": False}):
+        with zipfile.ZipFile(tmp_path / "named.baseline", "w") as out:
+            out.writestr("baseline.json", json.dumps(bad))
+        with pytest.raises(PersistenceError, match="named.baseline"):
+            load(tmp_path / "named.baseline")
+    assert not marker.exists()
+
+
+def test_load_refuses_foreign_newer_and_huge_files(tmp_path, every_fitted):
+    with zipfile.ZipFile(tmp_path / "other.zip", "w") as out:
+        out.writestr("hello.txt", "hi")
+    with pytest.raises(PersistenceError, match="not an imanalytics baseline"):
+        load(tmp_path / "other.zip")
+    with zipfile.ZipFile(tmp_path / "new.baseline", "w") as out:
+        out.writestr("baseline.json", json.dumps({"format": "imanalytics.baselines",
+                                                  "version": 99}))
+    with pytest.raises(PersistenceError, match="upgrade"):
+        load(tmp_path / "new.baseline")
+    (tmp_path / "junk.baseline").write_text("not a baseline")
+    with pytest.raises(PersistenceError, match="not a baseline file"):
+        load(tmp_path / "junk.baseline")
+    with pytest.raises(PersistenceError, match="does not exist"):
+        load(tmp_path / "missing.baseline")
+    path = save(every_fitted["SeasonalProfile"], tmp_path / "model.baseline")
+    huge = _rewrite(path, tmp_path / "huge.baseline", {  # a header claiming 10**12 elements
+        "arrays/0.npy": lambda data: data.replace(data[data.index(b"("):data.index(b")") + 1],
+                                                  b"(1000000000000, 1)")})
+    with pytest.raises(PersistenceError, match="huge.baseline"):
+        load(huge)
+
+
+def test_trusted_old_files_still_load_or_ask_to_refit(tmp_path, history):
+    import joblib
+
+    model = QuantileGBM(max_iter=5).fit(history)
+    old = {"format": "imanalytics.baselines", "version": 1, "estimator": model}
+    joblib.dump(old, tmp_path / "gbm-v1.joblib", compress=3)
+    with pytest.raises(PersistenceError, match="QuantileGBM in baseline format 1.*fit it again"):
+        load(tmp_path / "gbm-v1.joblib", trusted=True)
+    joblib.dump({**old, "estimator": SeasonalProfile()}, tmp_path / "profile-v1.joblib")
+    assert isinstance(load(tmp_path / "profile-v1.joblib", trusted=True), SeasonalProfile)
 
 
 def test_fits_are_reproducible_for_a_seed(history, slis_frame):
@@ -361,34 +468,6 @@ def test_fits_are_reproducible_for_a_seed(history, slis_frame):
     f1 = MultiSLIIsolationForest(n_estimators=30, random_state=4).fit(slis_frame)
     f2 = MultiSLIIsolationForest(n_estimators=30, random_state=4).fit(slis_frame)
     pd.testing.assert_series_equal(f1.score(slis_frame), f2.score(slis_frame))
-
-
-def test_load_refuses_foreign_and_newer_files(tmp_path):
-    import joblib
-
-    joblib.dump({"hello": 1}, tmp_path / "other.joblib")
-    with pytest.raises(PersistenceError, match="not an imanalytics baseline"):
-        load(tmp_path / "other.joblib")
-    joblib.dump({"format": "imanalytics.baselines", "version": 99}, tmp_path / "new.joblib")
-    with pytest.raises(PersistenceError, match="upgrade"):
-        load(tmp_path / "new.joblib")
-    (tmp_path / "junk.joblib").write_text("not a pickle")
-    with pytest.raises(PersistenceError, match="not a baseline file"):
-        load(tmp_path / "junk.joblib")
-    with pytest.raises(PersistenceError, match="does not exist"):
-        load(tmp_path / "missing.joblib")
-
-
-def test_load_asks_to_refit_state_whose_meaning_changed(tmp_path, history):
-    import joblib
-
-    model = QuantileGBM(max_iter=5).fit(history)
-    old = {"format": "imanalytics.baselines", "version": 1, "estimator": model}
-    joblib.dump(old, tmp_path / "gbm-v1.joblib")
-    with pytest.raises(PersistenceError, match="QuantileGBM in baseline format 1.*fit it again"):
-        load(tmp_path / "gbm-v1.joblib")
-    joblib.dump({**old, "estimator": SeasonalProfile()}, tmp_path / "profile-v1.joblib")
-    assert isinstance(load(tmp_path / "profile-v1.joblib"), SeasonalProfile)  # still read
 
 
 # -------------------------------------------------------------------------- auto

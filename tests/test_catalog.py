@@ -6,6 +6,7 @@ import math
 import pickle
 import re
 import textwrap
+import time
 
 import pytest
 import yaml
@@ -782,3 +783,40 @@ def test_catalog_refuses_duplicate_keys():
     spec = default_catalog()["sessions"]
     with pytest.raises(CatalogError, match=r"^metrics\.sessions: duplicate key"):
         Catalog([spec, spec])
+
+
+# ------------------------------------------------------------------- hostile files
+
+def _bomb() -> str:
+    """Nine levels of nine aliases: a small file whose repr is 9**9 strings long."""
+    levels = ['&a ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        levels.append(f"&{name} [" + ", ".join([f"*{prev}"] * 9) + "]")
+    return "[" + ", ".join(levels) + "]"
+
+
+@pytest.mark.parametrize("field", ["help", "labels", "unit", "type", "buckets"])
+def test_alias_bombs_are_named_quickly(tmp_path, field):
+    path = write(tmp_path, f"metrics:\n  e2e_latency:\n    {field}: {_bomb()}\n")
+    began = time.monotonic()
+    with pytest.raises(CatalogError) as info:
+        load_catalog(path)
+    assert time.monotonic() - began < 5  # a guard against the expansion, not a speed test
+    assert str(path) in str(info.value) and f"e2e_latency.{field}" in str(info.value)
+    assert len(str(info.value)) < 600
+
+
+def test_huge_mapping_files_are_refused_unread(tmp_path):
+    path = tmp_path / "huge.yaml"
+    with open(path, "wb") as handle:
+        handle.truncate(50 << 20)  # 50 MB (sparse: nothing to write)
+    began = time.monotonic()
+    with pytest.raises(CatalogError, match=r"huge.yaml: 52,428,800 bytes, more than .*max_bytes"):
+        load_catalog(path)
+    assert time.monotonic() - began < 2
+    small = write(tmp_path, "metrics: {gc_pause: null}\n")
+    with pytest.raises(CatalogError, match="max_bytes"):
+        load_catalog(small, max_bytes=10)
+    assert "gc_pause" not in load_catalog(small, max_bytes=100)
+    with pytest.raises(CatalogError, match="/dev/zero: 11 bytes, more than"):
+        load_catalog("/dev/zero", max_bytes=10)  # no size on disk: the read is bounded

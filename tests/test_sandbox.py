@@ -15,6 +15,7 @@ import requests
 
 from imanalytics.samples import Series, format_series
 from imanalytics.sandbox import PrometheusSandbox, SandboxError
+from imanalytics.sandbox.workdirs import make_workdir, sweep
 
 pytestmark = pytest.mark.prometheus
 
@@ -101,6 +102,16 @@ def test_a_killed_parent_takes_the_server_with_it(tmp_path):
     while _alive(pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _alive(pid)
+    # The killed process left its directory; the next start removes it, and only it.
+    left = list(tmp_path.glob("imanalytics-sandbox-*"))
+    assert len(left) == 1 and (left[0] / "data").is_dir()
+    live = make_workdir("imanalytics-sandbox-", tmp_path)  # this process: alive
+    foreign = tmp_path / "imanalytics-sandbox-notours"
+    foreign.mkdir()
+    with PrometheusSandbox(_tiny(), workdir=tmp_path) as sandbox:
+        assert sorted(tmp_path.glob("imanalytics-sandbox-*")) == sorted([live, foreign,
+                                                                          sandbox.dir])
+    assert not left[0].exists()
 
 
 def _start_cli(tmp_path: Path):
@@ -151,3 +162,12 @@ def test_a_missing_prometheus_is_a_clear_error_and_a_non_zero_exit(tmp_path):
     assert done.returncode == 1
     assert "promtool not found" in done.stderr and "apt-get install prometheus" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_reused_pid_does_not_pass_for_the_owner(tmp_path):
+    mine = make_workdir("imanalytics-sandbox-", tmp_path)
+    impostor = tmp_path / "imanalytics-sandbox-reused"
+    impostor.mkdir()
+    (impostor / ".owner").write_text(f"{os.getpid()} 1")  # same pid, another start time
+    assert sweep("imanalytics-sandbox-", tmp_path) == [impostor]
+    assert mine.exists() and not impostor.exists()

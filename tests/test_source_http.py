@@ -350,8 +350,10 @@ def test_tls_with_the_ca_bundle_or_without_verification(pki):
 
 def test_tls_client_certificates(pki):
     with FakePrometheus(tls=_tls(pki, require_client=True)) as fake:
-        with pytest.raises(ServerUnreachable):
+        with pytest.raises(ServerUnreachable) as info:
             _source(fake.url, ca_bundle=pki / "ca.crt", retries=0).instant("up")
+        assert "client_cert=" in str(info.value) and "verify=False" not in str(info.value)
+        assert "instant" not in str(info.value) and "for up" in str(info.value)
         _source(fake.url, ca_bundle=pki / "ca.crt",
                 client_cert=(pki / "client.crt", pki / "client.key")).instant("up")
     subject = dict(item[0] for item in fake.seen[-1]["peer"]["subject"])

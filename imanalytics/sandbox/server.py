@@ -2,7 +2,8 @@
 
 The server is a real ``prometheus`` process: the workload is written as OpenMetrics,
 turned into TSDB blocks by ``promtool tsdb create-blocks-from openmetrics``, and
-served from a temporary directory that is removed on stop, on Ctrl-C and on errors.
+served from a temporary directory that is removed on stop, on Ctrl-C and on errors, and
+by the next start when its process was killed outright (see `workdirs`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from collections.abc import Iterable, Sequence
@@ -28,6 +28,7 @@ from ..errors import ImanalyticsError
 from ..samples import Series
 from .openmetrics import write_block_files
 from .tools import find_tool
+from .workdirs import make_workdir
 
 READY_TIMEOUT_S = 60.0
 
@@ -81,7 +82,7 @@ class PrometheusSandbox:
 
     def start(self) -> PrometheusSandbox:
         try:
-            self.dir = Path(tempfile.mkdtemp(prefix="imanalytics-sandbox-", dir=self._parent))
+            self.dir = make_workdir("imanalytics-sandbox-", self._parent)
             self._backfill()
             self._launch()
         except BaseException:

@@ -7,13 +7,13 @@ polled over HTTP, and everything removed on stop, on Ctrl-C and on errors.
 from __future__ import annotations
 
 import subprocess
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
 from .server import SandboxError, _die_with_parent, _tail, free_port, remove_dir, terminate
 from .tools import find_tool
+from .workdirs import make_workdir
 
 READY_TIMEOUT_S = 30.0
 
@@ -42,7 +42,7 @@ class LoopbackService:
 
     def start(self):
         try:
-            self.dir = Path(tempfile.mkdtemp(prefix=f"imanalytics-{self.tool}-"))
+            self.dir = make_workdir(f"imanalytics-{self.tool}-")
             self.prepare()
             self.port = free_port()
             log = open(self.dir / "service.log", "w")
