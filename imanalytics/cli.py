@@ -221,13 +221,18 @@ def _add_serve_baselines(commands) -> None:
                    "(credentials: $IMANALYTICS_BEARER_TOKEN or user:password@ in the URL); "
                    "without it, or while it does not answer, bands come from the fitted "
                    "state alone")
+    p.add_argument("--trusted", action="store_true",
+                   help="also load QuantileGBM and MultiSLIIsolationForest models, whose "
+                   "scikit-learn parts are pickles: unpickling runs code, so only for a "
+                   "directory you wrote")
     p.set_defaults(run=_run_serve_baselines)
 
 
 def _run_serve_baselines(args) -> int:
     from .exporter import serve
 
-    serve(args.baselines, port=args.port, host=args.host, prometheus=args.prometheus)
+    serve(args.baselines, port=args.port, host=args.host, prometheus=args.prometheus,
+          trusted=args.trusted)
     return 0
 
 

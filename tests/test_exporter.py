@@ -19,7 +19,13 @@ from prometheus_client import CollectorRegistry, Gauge, start_http_server
 from prometheus_client.parser import text_string_to_metric_families
 
 from imanalytics.cli import main
-from imanalytics.exporter import ServedSeries, open_store, save_baselines, series_labels
+from imanalytics.exporter import (
+    ExporterError,
+    ServedSeries,
+    open_store,
+    save_baselines,
+    series_labels,
+)
 from imanalytics.exporter.collector import bands_at
 from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate
@@ -178,7 +184,9 @@ def test_every_baseline_class_is_served(tmp_path):
              (ServedSeries("a", labels, "forest", 4.0, "upper", column="a"), forest),
              (ServedSeries("b", labels, "forest", 4.0, "lower", column="b"), forest)]
     save_baselines(tmp_path / "b", pairs)
-    store = open_store(tmp_path / "b")
+    with pytest.raises(ExporterError, match=r"trusted=True .*\(serve-baselines --trusted\)"):
+        open_store(tmp_path / "b")  # the GBM's and the forest's models are pickles
+    store = open_store(tmp_path / "b", trusted=True)
     assert len(store.models) == 3  # the forest's two series share one file
     now = pd.DatetimeIndex([pd.Timestamp("2026-03-02T12:00:00Z")])
     got = {s.sli: band for s, band, _ in bands_at(store, now)}
@@ -191,7 +199,6 @@ def test_every_baseline_class_is_served(tmp_path):
 
 def test_a_model_that_predicts_no_band_now_is_refused_at_start(tmp_path):
     from imanalytics.baselines import AdaptiveBand
-    from imanalytics.exporter import ExporterError
 
     index = pd.date_range("2026-02-20", "2026-03-02", freq="5min", tz="UTC")
     band = AdaptiveBand(direction="upper").fit(pd.Series(1.0 + 0.1 * np.arange(len(index)) % 3,
@@ -231,7 +238,7 @@ def test_any_baseline_class_ships_through_the_exporter(fleet, tmp_path, monkeypa
     assert "SUCCESS" in run_rule_tests(files["alert_tests"])
     names = [t["name"] for t in yaml.safe_load(files["alert_tests"].read_text())["tests"]]
     assert any(n.startswith("ImE2eLatencyP95High fires on") for n in names), names
-    models = {(s.sli, s.model) for s in open_store(files["baselines"]).series}
+    models = {(s.sli, s.model) for s in open_store(files["baselines"], trusted=True).series}
     assert models == {(sli, model) for sli, (_, model) in strategies.items()}
 
 

@@ -19,10 +19,10 @@ from .store import ExporterError, Store, load_baselines
 DEFAULT_PORT = 9468
 
 
-def open_store(directory: str | Path) -> Store:
+def open_store(directory: str | Path, trusted: bool = False) -> Store:
     """Load the directory and compute every band once, so a model that cannot predict is an
     error at start, not a failing scrape or a silent band later."""
-    store = load_baselines(directory)
+    store = load_baselines(directory, trusted)
     now = pd.DatetimeIndex([pd.Timestamp.now(tz="UTC")])
     try:
         bands = [(series, band) for series, band, _ in bands_at(store, now)]
@@ -45,11 +45,12 @@ def registry_for(store: Store, live: LiveLevels | None = None) -> CollectorRegis
 
 
 def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
-          prometheus: str | None = None, stop: threading.Event | None = None) -> None:
+          prometheus: str | None = None, stop: threading.Event | None = None,
+          trusted: bool = False) -> None:
     """Serve the bands of `directory` on http://host:port/metrics until `stop` is set
     (by default: until SIGTERM or Ctrl-C); with `prometheus` (a URL) bands follow the
     SLIs' recent level read from it."""
-    store = open_store(directory)
+    store = open_store(directory, trusted)
     live = LiveLevels(prometheus) if prometheus else None
     try:
         server, thread = start_http_server(port, addr=host, registry=registry_for(store, live))

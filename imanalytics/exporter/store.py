@@ -144,14 +144,18 @@ def _swap_in(staging: Path, directory: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def load_baselines(directory: str | Path) -> Store:
-    """Read the index and every model it names; any fault is an `ExporterError` naming it."""
+def load_baselines(directory: str | Path, trusted: bool = False) -> Store:
+    """Read the index and every model it names; any fault is an `ExporterError` naming it.
+
+    trusted: also load models whose scikit-learn parts are pickles (`QuantileGBM`,
+        `MultiSLIIsolationForest`); unpickling runs code, so only for directories you wrote.
+    """
     directory = Path(directory)
     series = read_index(directory)
     models = {}
     for s in series:
         if s.file not in models:
-            models[s.file] = _load_model(directory, s)
+            models[s.file] = _load_model(directory, s, trusted)
         _check_column(directory, s, models[s.file])
     return Store(directory, series, models)
 
@@ -239,12 +243,13 @@ def _unique(series, index: Path | None = None) -> None:
         seen.add(s.key)
 
 
-def _load_model(directory: Path, series: ServedSeries):
+def _load_model(directory: Path, series: ServedSeries, trusted: bool):
     path = directory / series.file
     try:
-        model = baselines.load(path)
+        model = baselines.load(path, trusted=trusted)
     except baselines.PersistenceError as exc:
-        raise ExporterError(f"model for {series.describe()}: {exc}") from None
+        hint = " (serve-baselines --trusted)" if "trusted=True" in str(exc) else ""
+        raise ExporterError(f"model for {series.describe()}: {exc}{hint}") from None
     if not hasattr(model, "predict_bands") or not model.__sklearn_is_fitted__():
         raise ExporterError(f"model for {series.describe()}: {path} holds an unfitted "
                             f"{type(model).__name__}")
