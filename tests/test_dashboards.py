@@ -28,6 +28,7 @@ from imanalytics.dashboards import (
 )
 from imanalytics.dashboards.lint import RULES, errors
 from imanalytics.dashboards.lint import panels as all_panels
+from imanalytics.dashboards.schema import SCHEMA_VERSION
 from imanalytics.rulefiles import dump_rules
 from imanalytics.slis import slis
 
@@ -58,7 +59,7 @@ def test_the_dashboards_and_their_frame(boards):
     assert set(boards) == NAMES
     for name, board in boards.items():
         assert board["uid"] == name.removesuffix(".json") and len(board["uid"]) <= 40
-        assert board["schemaVersion"] == 39
+        assert board["schemaVersion"] == SCHEMA_VERSION == 41
         assert "imanalytics" in board["tags"]
         [link] = board["links"]
         assert link["type"] == "dashboards" and link["tags"] == ["imanalytics"]
@@ -186,7 +187,7 @@ def test_a_mapped_catalog_changes_the_queries():
     assert 'service=~"$job"' in text and 'org=~"$tenant"' in text
     assert 'job=~"$job"' not in text
     variables = built["im-overview.json"]["templating"]["list"]
-    assert variables[1]["query"] == "label_values(im_connections_count, service)"
+    assert variables[1]["query"]["query"] == "label_values(im_connections_count, service)"
     for board in built.values():
         assert errors(lint(board, catalog=mapped)) == []
 

@@ -124,7 +124,7 @@ def test_variable_queries_list_values(prom, boards):
     variables = boards["im-overview.json"]["templating"]["list"][1:]
     found = {}
     for var in variables:
-        query = var["query"].removeprefix("label_values(").removesuffix(")")
+        query = var["query"]["query"].removeprefix("label_values(").removesuffix(")")
         selector, label = (part.strip() for part in query.rsplit(",", 1))
         reply = requests.get(f"{prom.url}/api/v1/label/{label}/values",
                              params={"match[]": substitute(selector, VALUES)}, timeout=30)

@@ -18,11 +18,11 @@ from grafanalib.core import GRAPH_TOOLTIP_MODE_SHARED_CROSSHAIR, Dashboard, Dash
 from ..catalog import Catalog
 from .layout import Section, layout
 from .queries import Scope
+from .schema import SCHEMA_VERSION, current
 from .thresholds import RuleFiles, read_rule_files
 from .variables import templating
 
 TAG = "imanalytics"
-SCHEMA_VERSION = 39  # Grafana 10.4 / 11: loads without running schema migrations
 MAX_UID = 40
 
 
@@ -51,12 +51,12 @@ def uid(title: str) -> str:
 
 def to_json(board: Dashboard) -> str:
     """Deterministic JSON text: sorted keys, two-space indent, trailing newline."""
-    return json.dumps(board.to_json_data(), sort_keys=True, indent=2, cls=DashboardEncoder,
-                      ensure_ascii=False) + "\n"
+    return json.dumps(to_dict(board), sort_keys=True, indent=2, ensure_ascii=False) + "\n"
 
 
 def to_dict(board: Dashboard) -> dict:
-    return json.loads(to_json(board))
+    """The dashboard as current Grafana saves it (see `schema`)."""
+    return current(json.loads(json.dumps(board.to_json_data(), cls=DashboardEncoder)))
 
 
 Builder = Callable[[Scope, RuleFiles], Dashboard | None]
