@@ -269,10 +269,15 @@ def test_thresholds_come_from_the_tuned_alert_rules(tuned_rules):
         {"color": "red", "value": 1.2}]
     assert _steps(overview, "Connection availability: connections") == [
         {"color": "red", "value": None}, {"color": "green", "value": 500}]
-    # An SLI the tuned rules do not alert on gets no threshold line.
+    # A stat tile the tuned rules do not compare with a number keeps the SLO threshold...
     failures = _steps(overview, "Message reachability: failure ratio")
-    assert failures == [{"color": "green", "value": None}]
+    assert failures == [{"color": "green", "value": None}, {"color": "red", "value": 0.05}]
     assert "tuned alert rules" in panel(overview, "End-to-end latency: p95")["description"]
+    # ...while the time series of that SLI gets no threshold line.
+    line = next(p for p in all_panels(overview) if p["type"] == "timeseries"
+                and p["title"] == "Message delivery failure ratio")
+    assert line["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "green", "value": None}]
 
 
 def test_baselines_draw_bands_where_recorded(boards, tuned_rules):
@@ -281,10 +286,44 @@ def test_baselines_draw_bands_where_recorded(boards, tuned_rules):
     queries = [t["expr"] for t in e2e["targets"]]
     assert len(queries) == 3 and queries[2].startswith(
         "job_instance:im_message_e2e_latency_seconds:adaptive_band_upper_p95_rate5m{")
-    assert e2e["fieldConfig"]["overrides"]
-    without = panel(boards["im-baselines.json"], "End-to-end delivery latency p95")
-    assert len(without["targets"]) == 1 and "No baseline band" in without["description"]
+    # Without a rule file naming them, the band reads any strategy's exported band rules.
+    committed = panel(boards["im-baselines.json"], "End-to-end delivery latency p95")
+    lower, upper = (t["expr"] for t in committed["targets"][1:])
+    assert lower.startswith('{__name__=~"job_instance:im_message_e2e_latency_seconds:'
+                            '[a-z_]+_lower_p95_rate5m",job=~"$job",')
+    assert "_upper_p95_rate5m" in upper
+    # The upper edge is filled down to the lower one, and each panel repeats per instance.
+    fill = {o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+            for o in committed["fieldConfig"]["overrides"]}
+    assert fill["baseline upper"]["custom.fillBelowTo"] == "baseline lower"
+    assert fill["baseline upper"]["custom.fillOpacity"] > 0
+    assert [t["legendFormat"] for t in committed["targets"][1:]] == [
+        "baseline lower", "baseline upper"]
+    assert committed["repeat"] == "instance"
     assert errors(lint(built["im-baselines.json"])) == []
+
+
+def test_the_band_query_matches_every_exportable_strategy():
+    from imanalytics.baselines.promql_native import AdaptiveBand, WeekOverWeekZScore, rule_name
+
+    scope = Scope.of()
+    for sli in slis():
+        for bound in ("lower", "upper"):
+            pattern = re.search(r'__name__=~"([^"]+)"', scope.sli_band(sli, bound))[1]
+            # The names `to_rules` gives a strategy's band, and none of its other rules.
+            for strategy in (AdaptiveBand.strategy, WeekOverWeekZScore.strategy):
+                names = [rule_name(sli.record, f"{strategy}_{key}")
+                         for key in ("prediction", "spread", "lower", "upper", "zscore")]
+                matched = [n for n in names if re.fullmatch(pattern, n)]
+                assert matched == [rule_name(sli.record, f"{strategy}_{bound}")]
+
+
+def test_a_missing_rules_directory_is_an_error(tmp_path, capsys):
+    missing = tmp_path / "nonexistent"
+    code = main(["build-dashboards", "--out", str(tmp_path / "out"), "--rules", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 1 and str(missing) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_sli_is_on_the_baselines_dashboard(boards):
@@ -370,7 +409,7 @@ def test_json_is_deterministic_and_canonical(tmp_path):
     first = generate.dashboard_artifacts(tmp_path, None, ROOT / "rules")
     second = generate.dashboard_artifacts(tmp_path, None, ROOT / "rules")
     assert [(a.path, a.text) for a in first] == [(a.path, a.text) for a in second]
-    for artifact in first:
+    for artifact in (a for a in first if a.path.suffix == ".json"):
         data = json.loads(artifact.text)
         assert artifact.text == json.dumps(data, sort_keys=True, indent=2,
                                            ensure_ascii=False) + "\n"
@@ -386,7 +425,7 @@ def test_cli_writes_then_checks(tmp_path, capsys):
     out = tmp_path / "dash"
     args = ["build-dashboards", "--out", str(out), "--rules", str(ROOT / "rules")]
     assert main(args) == 0
-    assert {p.name for p in out.iterdir()} == NAMES
+    assert {p.name for p in out.iterdir()} == NAMES | {"provisioning"}
     assert main([*args, "--check"]) == 0
     (out / "im-overview.json").write_text("{}\n")
     capsys.readouterr()

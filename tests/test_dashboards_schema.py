@@ -5,13 +5,18 @@ legacy fields, so a dashboard saved back from Grafana 11/12 matches the generato
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 from grafana_types import typecheck, types_dir
 
+from imanalytics.catalog import Catalog, default_catalog
+from imanalytics.cli import main
 from imanalytics.dashboards import build_dashboards, to_dict
 from imanalytics.dashboards.lint import panels as all_panels
+from imanalytics.dashboards.provisioning import DASHBOARDS_PATH
 
 ROOT = Path(__file__).resolve().parent.parent
 LEGACY = {"rows", "style", "sharedCrosshair", "hideControls", "span", "height", "minSpan",
@@ -67,3 +72,53 @@ def test_no_nulls_and_no_legacy_fields(boards):
             assert set(panel["fieldConfig"]) == {"defaults", "overrides"}, panel["title"]
         for var in board["templating"]["list"][1:]:
             assert var["query"]["query"].startswith("label_values("), var["name"]
+
+
+# --- many services, provisioning -------------------------------------------------------
+
+
+def test_two_prefixed_builds_import_side_by_side():
+    eu = build_dashboards(None, ROOT / "rules", uid_prefix="chat-eu-", title_suffix=" (EU)")
+    us = build_dashboards(None, ROOT / "rules", uid_prefix="chat-us-", title_suffix=" (US)")
+    eu_uids, us_uids = {b.uid for b in eu.values()}, {b.uid for b in us.values()}
+    assert len(eu_uids) == len(us_uids) == 7 and not eu_uids & us_uids
+    overview = to_dict(eu["chat-eu-im-overview.json"])
+    assert overview["title"] == "IM overview (EU)" and "uid-prefix:chat-eu" in overview["tags"]
+    # The link menu lists this build's dashboards only.
+    assert overview["links"][0]["tags"] == ["imanalytics", "uid-prefix:chat-eu"]
+
+
+def test_the_catalog_name_and_selectors_name_the_dashboards():
+    data = default_catalog().to_dict()
+    data.update(name="chat", selectors=['env="prod"'])
+    built = {n: to_dict(b) for n, b in build_dashboards(Catalog.from_dict(data)).items()}
+    board = built["chat-im-overview.json"]
+    assert board["uid"] == "chat-im-overview" and board["title"] == "IM overview · chat"
+    assert {"service:chat", "env=prod"} <= set(board["tags"])
+    assert set(board["links"][0]["tags"]) == {"imanalytics", "service:chat", "uid-prefix:chat",
+                                              "env=prod"}
+    # Unnamed mappings that differ in their selectors still get different uids.
+    data.pop("name")
+    other = dict(data, selectors=['env="staging"'])
+    first = {b.uid for b in build_dashboards(Catalog.from_dict(data)).values()}
+    second = {b.uid for b in build_dashboards(Catalog.from_dict(other)).values()}
+    assert not first & second
+
+
+def test_a_bad_uid_prefix_is_refused(tmp_path, capsys):
+    code = main(["build-dashboards", "--out", str(tmp_path), "--uid-prefix", "a/b"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--uid-prefix 'a/b'" in err and "Traceback" not in err
+
+
+def test_provisioning_points_grafana_at_the_dashboards(tmp_path):
+    assert main(["build-dashboards", "--out", str(tmp_path), "--rules", str(ROOT / "rules")]) == 0
+    provider = yaml.safe_load((tmp_path / "provisioning/dashboards/imanalytics.yaml").read_text())
+    [entry] = provider["providers"]
+    assert entry["type"] == "file" and entry["options"]["path"] == DASHBOARDS_PATH
+    sources = yaml.safe_load((tmp_path / "provisioning/datasources/imanalytics.yaml").read_text())
+    [source] = sources["datasources"]
+    assert source["type"] == "prometheus" and source["url"] == "${PROMETHEUS_URL}"
+    board = json.loads((tmp_path / "im-overview.json").read_text())
+    picker = board["templating"]["list"][0]
+    assert picker["type"] == "datasource" and picker["current"]["value"] == source["uid"]

@@ -161,11 +161,13 @@ class Scope:
         op = "max" if sli.direction == UPPER else "min"
         return f"{op}({self.sli(sli)})"
 
-    def sli_band(self, sli: SLI, bound: str) -> str | None:
-        """The baseline band's ``lower`` or ``upper`` series, if a rule records it.
+    def sli_band(self, sli: SLI, bound: str) -> str:
+        """The baseline band's ``lower`` or ``upper`` series of an SLI.
 
         Baseline rules are named like the SLI with the strategy and bound put in front of
-        its operations (``level:metric:adaptive_band_upper_ratio_rate5m``).
+        its operations (``level:metric:adaptive_band_upper_ratio_rate5m``). A rule file
+        that records one names it exactly; otherwise the query matches any strategy's,
+        so the dashboard shows the band of whichever baseline the review exported.
         """
         level, metric, ops = sli.record.split(":")
         for record in sorted(self.records):
@@ -173,7 +175,8 @@ class Scope:
             if (len(parts) == 3 and parts[:2] == [level, metric]
                     and parts[2].endswith(f"_{bound}_{ops}")):
                 return self.recorded(record)
-        return None
+        any_strategy = f'__name__=~"{level}:{metric}:[a-z_]+_{bound}_{ops}"'
+        return "{" + ",".join((any_strategy, *self.filters())) + "}"
 
     def _aggregate(self, op: str, key: str, by: Sequence[str], recorded: str) -> str:
         """`op` over a job/instance-level recorded series, which needs none at that level."""
