@@ -162,9 +162,47 @@ def test_queries_read_instance_level_recording_rules(boards):
             for name in re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", expr)}
     assert used and used <= rules
     assert all(name.startswith("job_instance") for name in used)
+    pending = panel(boards["im-message-queue.json"], "Pending messages by instance")
+    assert pending["targets"][0]["expr"] == (
+        'job_instance:im_mq_pending_messages:sum{job=~"$job",instance=~"$instance"}')
+    # A metric with tenants is read raw, so the tenant picker filters it.
     sent = panel(boards["im-messaging-pipeline.json"], "Send and delivery rates")
     assert sent["targets"][0]["expr"] == (
-        'sum by (job) (job_instance:im_messages_sent:rate5m{job=~"$job",instance=~"$instance"})')
+        'sum by (job) (rate(im_messages_sent_total{job=~"$job",instance=~"$instance",'
+        'tenant=~"$tenant"}[$__rate_interval]))')
+
+
+def test_every_query_on_series_with_tenants_honours_the_tenant_picker(boards):
+    """Each selector is checked against the catalog: a raw series whose metric has the
+    tenant label filters by $tenant; a recorded one sums tenants away, so it may only be
+    an SLI's (drawn per instance over all tenants)."""
+    from imanalytics.dashboards.promtree import selectors
+    from imanalytics.dashboards.variables import substitute
+    from imanalytics.promql import parse
+
+    cat = default_catalog()
+    with_tenants = {spec.key for spec in cat if "tenant" in spec.labels}
+    raw = {name: spec.key for spec in cat for name in spec.series_names()}
+    tenant_metrics = {cat[key].name.removesuffix("_total") for key in with_tenants}
+    sli_records = {sli.record for sli in slis()}
+    checked, failures = 0, []
+    for name, board in boards.items():
+        for p in all_panels(board):
+            for target in p["targets"]:
+                tree = parse(substitute(target["expr"], {"tenant": "TENANT", "job": ".+",
+                                                         "instance": ".+",
+                                                         "__rate_interval": "1m"}))
+                for sel in selectors(tree):
+                    matchers = {(m.label, m.value) for m in sel.matchers}
+                    if raw.get(sel.name) in with_tenants:
+                        checked += 1
+                        if (cat.tenant_label, "TENANT") not in matchers:
+                            failures.append(f"{name} / {p['title']}: {sel.name}")
+                    elif sel.name and sel.name.count(":") == 2:
+                        metric = sel.name.split(":")[1]
+                        if metric in tenant_metrics and sel.name not in sli_records:
+                            failures.append(f"{name} / {p['title']}: recorded {sel.name}")
+    assert checked > 20 and failures == []
 
 
 def test_breakdowns_no_rule_records_fall_back_to_raw_rates(boards):

@@ -122,3 +122,8 @@ def test_provisioning_points_grafana_at_the_dashboards(tmp_path):
     board = json.loads((tmp_path / "im-overview.json").read_text())
     picker = board["templating"]["list"][0]
     assert picker["type"] == "datasource" and picker["current"]["value"] == source["uid"]
+
+
+def test_a_bad_service_name_names_the_field():
+    with pytest.raises(ValueError, match=r"name: must be a short service name"):
+        Catalog.from_dict({"name": "chat/eu"})
