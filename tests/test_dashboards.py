@@ -320,12 +320,13 @@ def test_thresholds_come_from_the_tuned_alert_rules(tuned_rules):
 
 def test_baselines_draw_bands_where_recorded(boards, tuned_rules):
     built = {n: to_dict(b) for n, b in build_dashboards(None, tuned_rules).items()}
-    e2e = panel(built["im-baselines.json"], "End-to-end delivery latency p95")
+    e2e = panel(built["im-baselines.json"], "End-to-end delivery latency p95 on $instance")
     queries = [t["expr"] for t in e2e["targets"]]
     assert len(queries) == 3 and queries[2].startswith(
         "job_instance:im_message_e2e_latency_seconds:adaptive_band_upper_p95_rate5m{")
     # Without a rule file naming them, the band reads any strategy's exported band rules.
-    committed = panel(boards["im-baselines.json"], "End-to-end delivery latency p95")
+    committed = panel(boards["im-baselines.json"],
+                      "End-to-end delivery latency p95 on $instance")
     lower, upper = (t["expr"] for t in committed["targets"][1:])
     assert lower.startswith('{__name__=~"job_instance:im_message_e2e_latency_seconds:'
                             '[a-z_]+_lower_p95_rate5m",job=~"$job",')
@@ -366,7 +367,7 @@ def test_a_missing_rules_directory_is_an_error(tmp_path, capsys):
 
 def test_every_sli_is_on_the_baselines_dashboard(boards):
     titles = {p["title"] for p in all_panels(boards["im-baselines.json"])}
-    assert titles == {sli.title for sli in slis()}
+    assert titles == {f"{sli.title} on $instance" for sli in slis()}
 
 
 # --- lint -----------------------------------------------------------------------------

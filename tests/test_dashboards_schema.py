@@ -47,8 +47,14 @@ def _keys_and_nulls(value, path=""):
 
 
 def test_every_dashboard_type_checks_against_grafana_schema(boards, grafana_types, tmp_path):
-    found = typecheck(boards, grafana_types, tmp_path)
-    assert found == {name: [] for name in boards}
+    # Also a named build of a mapped catalog.
+    data = default_catalog().to_dict()
+    data.update(name="chat", selectors=['env="prod"'], labels={"tenant": "app_id"})
+    named = build_dashboards(Catalog.from_dict(data), uid_prefix="chat-eu-", title_suffix=" EU")
+    every = {**boards, **{name: to_dict(b) for name, b in named.items()}}
+    assert len(every) == 14
+    found = typecheck(every, grafana_types, tmp_path)
+    assert found == {name: [] for name in every}
 
 
 def test_the_type_check_catches_what_grafana_would_not_take(boards, grafana_types, tmp_path):

@@ -37,4 +37,6 @@ def baselines(scope: Scope, rules: RuleFiles) -> Dashboard | None:
 
 
 def _per_instance(panel):
-    return attr.evolve(panel, repeat=Repeat(direction="h", variable="instance", maxPerRow=2))
+    """`panel` once per selected instance, each titled with its instance."""
+    return attr.evolve(panel, title=f"{panel.title} on $instance",
+                       repeat=Repeat(direction="h", variable="instance", maxPerRow=2))

@@ -19,12 +19,12 @@ BAND_LOWER, BAND_UPPER = "baseline lower", "baseline upper"
 _BAND_EDGE = [
     {"id": "color", "value": {"fixedColor": "text", "mode": "fixed"}},
     {"id": "custom.lineWidth", "value": 0},
-    {"id": "custom.fillOpacity", "value": 0},
     {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}},
 ]
+_BAND_LOWER = [*_BAND_EDGE, {"id": "custom.fillOpacity", "value": 0}]
 # The upper edge is filled down to the lower one: a shaded band.
-_BAND_FILL = [{"id": "custom.fillBelowTo", "value": BAND_LOWER},
-              {"id": "custom.fillOpacity", "value": 25}]
+_BAND_UPPER = [*_BAND_EDGE, {"id": "custom.fillOpacity", "value": 25},
+               {"id": "custom.fillBelowTo", "value": BAND_LOWER}]
 
 
 _ACRONYMS = {"api": "API", "e2e": "E2E", "gc": "GC", "mq": "MQ", "io": "IO"}
@@ -119,8 +119,7 @@ def sli_timeseries(scope: Scope, sli: SLI, rules: RuleFiles, *, bands: bool = Fa
     if bands:
         lower, upper = scope.sli_band(sli, "lower"), scope.sli_band(sli, "upper")
         targets += [p.query(lower, BAND_LOWER), p.query(upper, BAND_UPPER)]
-        overrides = [_override(BAND_LOWER, _BAND_EDGE),
-                     _override(BAND_UPPER, _BAND_EDGE + _BAND_FILL)]
+        overrides = [_override(BAND_LOWER, _BAND_LOWER), _override(BAND_UPPER, _BAND_UPPER)]
         note = "Shaded: the baseline band, where baseline rules record it."
     return p.timeseries(sli.title, _sli_description(sli, rules, note), targets, sli.unit,
                         thresholds=steps(sli, rules.thresholds(sli)), overrides=overrides,
