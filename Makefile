@@ -40,9 +40,11 @@ $(INSTALLED): pyproject.toml
 	$(PY) -m pip install -q -e '.[dev]'
 	touch $@
 
-# Quick when everything is there: it only looks the binaries up.
+# Quick when everything is there: it only looks the binaries up (and the stamp of
+# Grafana's dashboard types, which the tests type-check the dashboards against).
 tools:
 	./scripts/ensure-tools
+	./scripts/ensure-grafana-types >/dev/null
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

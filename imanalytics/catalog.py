@@ -65,7 +65,7 @@ _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 # The label each type adds to its own series; a catalog label of that name would clash.
 _RESERVED = {"histogram": "le", "summary": "quantile"}
 
-_TOP_KEYS = ("selectors", "labels", "high_cardinality", "metrics")
+_TOP_KEYS = ("name", "selectors", "labels", "high_cardinality", "metrics")
 _FIELDS = ("name", "type", "unit", "help", "layer", "labels", "buckets", "quantiles", "label_map")
 _REQUIRED = ("name", "type", "unit", "help", "layer")
 
@@ -317,12 +317,14 @@ class Catalog:
         label_map: Mapping[str, str] | None = None,
         high_cardinality: Iterable[str] = HIGH_CARDINALITY,
         source: str = "<custom>",
+        name: str = "",
     ):
         self.metrics: dict[str, MetricSpec] = _index(metrics)
         self.selectors: tuple[str, ...] = _matchers(selectors)
         self.label_map: dict[str, str] = _global_label_map(label_map or {})
         self._high_cardinality = _label_list(high_cardinality, "high_cardinality")
         self.source = source
+        self.name = _service_name(name)  # the service, as dashboards name it ("" if unnamed)
         _check_unique_series(self.metrics.values())
 
     # -- mapping-like access
@@ -438,6 +440,7 @@ class Catalog:
         metrics: dict[str, Any] = {key: None for key in _DEFAULT_KEYS if key not in self}
         metrics.update((spec.key, _spec_dict(spec, self.label_map)) for spec in self)
         return {
+            **({"name": self.name} if self.name else {}),
             "selectors": list(self.selectors),
             "labels": dict(self.label_map),
             "high_cardinality": list(self._high_cardinality),
@@ -607,7 +610,15 @@ def _apply(data: Any, source: str) -> Catalog:
         label_map=global_map,
         high_cardinality=data.get("high_cardinality", HIGH_CARDINALITY),
         source=source,
+        name=data.get("name", ""),
     )
+
+
+def _service_name(name: Any) -> str:
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}|", name):
+        raise _error("name", f"must be a short service name of letters, digits, space, . _ - "
+                             f"(got {name!r})")
+    return name
 
 
 def _apply_metrics(entries: Mapping, global_map: dict) -> dict[str, MetricSpec]:

@@ -108,13 +108,19 @@ def _add_build_dashboards(commands) -> None:
         help="write the IM Grafana dashboards as JSON",
         description="Build the Grafana dashboards (overview, messaging, connections, queue, "
         "API, Go runtime, baselines) from the catalog, the SLIs and the rule files, lint "
-        "them, and write deterministic JSON: a rerun is byte-identical.",
+        "them, and write deterministic JSON in the shape Grafana 12 saves, with Grafana "
+        "file-provisioning YAML under provisioning/: a rerun is byte-identical.",
     )
     p.add_argument("--out", default="dashboards", help="output directory (default: %(default)s)")
     p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
     p.add_argument("--rules", default="rules",
-                   help="rule files with tuned alert thresholds and baseline bands, if any "
-                   "(default: %(default)s)")
+                   help="directory of rule files with tuned alert thresholds and baseline "
+                   "bands; it must exist (default: %(default)s)")
+    p.add_argument("--uid-prefix",
+                   help="put in front of every uid (default: from the catalog's name), so "
+                   "builds for several services or environments import side by side")
+    p.add_argument("--title-suffix",
+                   help="append to every title (default: ' · <catalog name>' if named)")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit non-zero naming the files that are out of date")
     p.set_defaults(run=_run_build_dashboards)
@@ -124,10 +130,12 @@ def _run_build_dashboards(args) -> int:
     from . import generate
     from .catalog import load_catalog
 
-    artifacts = generate.dashboard_artifacts(args.out, load_catalog(args.catalog), args.rules)
+    artifacts = generate.dashboard_artifacts(
+        args.out, load_catalog(args.catalog), args.rules, uid_prefix=args.uid_prefix,
+        title_suffix=args.title_suffix)
     if args.check:
         generate.check(artifacts, "python -m imanalytics build-dashboards")
-        print(f"up to date: {len(artifacts)} dashboards in {args.out}")
+        print(f"up to date: {len(artifacts)} dashboard and provisioning files in {args.out}")
         return 0
     changed = generate.write(artifacts)
     for a in artifacts:

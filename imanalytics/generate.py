@@ -42,8 +42,11 @@ def recording_artifacts(out: str | Path, catalog: Catalog | None = None) -> list
 
 
 def dashboard_artifacts(out: str | Path, catalog: Catalog | None = None,
-                        rules_dir: str | Path | None = "rules") -> list[Artifact]:
-    """The Grafana dashboards as JSON files; a dashboard that fails lint raises instead.
+                        rules_dir: str | Path | None = "rules", *,
+                        uid_prefix: str | None = None,
+                        title_suffix: str | None = None) -> list[Artifact]:
+    """The Grafana dashboards as JSON files and their provisioning YAML; a dashboard that
+    fails lint raises instead.
 
     `rules_dir` supplies the tuned alert thresholds and baseline bands when it has them.
     """
@@ -52,11 +55,14 @@ def dashboard_artifacts(out: str | Path, catalog: Catalog | None = None,
     from .catalog import default_catalog
     from .dashboards import build_dashboards, to_json
     from .dashboards.lint import check
+    from .dashboards.provisioning import provisioning
 
     catalog = catalog or default_catalog()
-    texts = {name: to_json(board)
-             for name, board in build_dashboards(catalog, rules_dir).items()}
+    boards = build_dashboards(catalog, rules_dir, uid_prefix=uid_prefix,
+                              title_suffix=title_suffix)
+    texts = {name: to_json(board) for name, board in boards.items()}
     check({name: json.loads(text) for name, text in texts.items()}, catalog=catalog)
+    texts.update(provisioning())
     return [Artifact(Path(out) / name, text) for name, text in texts.items()]
 
 

@@ -28,6 +28,7 @@ from imanalytics.dashboards import (
 )
 from imanalytics.dashboards.lint import RULES, errors
 from imanalytics.dashboards.lint import panels as all_panels
+from imanalytics.dashboards.schema import SCHEMA_VERSION
 from imanalytics.rulefiles import dump_rules
 from imanalytics.slis import slis
 
@@ -58,7 +59,7 @@ def test_the_dashboards_and_their_frame(boards):
     assert set(boards) == NAMES
     for name, board in boards.items():
         assert board["uid"] == name.removesuffix(".json") and len(board["uid"]) <= 40
-        assert board["schemaVersion"] == 39
+        assert board["schemaVersion"] == SCHEMA_VERSION == 41
         assert "imanalytics" in board["tags"]
         [link] = board["links"]
         assert link["type"] == "dashboards" and link["tags"] == ["imanalytics"]
@@ -161,9 +162,47 @@ def test_queries_read_instance_level_recording_rules(boards):
             for name in re.findall(r"[a-z_]+:[a-z0-9_]+:[a-z0-9_]+", expr)}
     assert used and used <= rules
     assert all(name.startswith("job_instance") for name in used)
+    pending = panel(boards["im-message-queue.json"], "Pending messages by instance")
+    assert pending["targets"][0]["expr"] == (
+        'job_instance:im_mq_pending_messages:sum{job=~"$job",instance=~"$instance"}')
+    # A metric with tenants is read raw, so the tenant picker filters it.
     sent = panel(boards["im-messaging-pipeline.json"], "Send and delivery rates")
     assert sent["targets"][0]["expr"] == (
-        'sum by (job) (job_instance:im_messages_sent:rate5m{job=~"$job",instance=~"$instance"})')
+        'sum by (job) (rate(im_messages_sent_total{job=~"$job",instance=~"$instance",'
+        'tenant=~"$tenant"}[$__rate_interval]))')
+
+
+def test_every_query_on_series_with_tenants_honours_the_tenant_picker(boards):
+    """Each selector is checked against the catalog: a raw series whose metric has the
+    tenant label filters by $tenant; a recorded one sums tenants away, so it may only be
+    an SLI's (drawn per instance over all tenants)."""
+    from imanalytics.dashboards.promtree import selectors
+    from imanalytics.dashboards.variables import substitute
+    from imanalytics.promql import parse
+
+    cat = default_catalog()
+    with_tenants = {spec.key for spec in cat if "tenant" in spec.labels}
+    raw = {name: spec.key for spec in cat for name in spec.series_names()}
+    tenant_metrics = {cat[key].name.removesuffix("_total") for key in with_tenants}
+    sli_records = {sli.record for sli in slis()}
+    checked, failures = 0, []
+    for name, board in boards.items():
+        for p in all_panels(board):
+            for target in p["targets"]:
+                tree = parse(substitute(target["expr"], {"tenant": "TENANT", "job": ".+",
+                                                         "instance": ".+",
+                                                         "__rate_interval": "1m"}))
+                for sel in selectors(tree):
+                    matchers = {(m.label, m.value) for m in sel.matchers}
+                    if raw.get(sel.name) in with_tenants:
+                        checked += 1
+                        if (cat.tenant_label, "TENANT") not in matchers:
+                            failures.append(f"{name} / {p['title']}: {sel.name}")
+                    elif sel.name and sel.name.count(":") == 2:
+                        metric = sel.name.split(":")[1]
+                        if metric in tenant_metrics and sel.name not in sli_records:
+                            failures.append(f"{name} / {p['title']}: recorded {sel.name}")
+    assert checked > 20 and failures == []
 
 
 def test_breakdowns_no_rule_records_fall_back_to_raw_rates(boards):
@@ -186,7 +225,7 @@ def test_a_mapped_catalog_changes_the_queries():
     assert 'service=~"$job"' in text and 'org=~"$tenant"' in text
     assert 'job=~"$job"' not in text
     variables = built["im-overview.json"]["templating"]["list"]
-    assert variables[1]["query"] == "label_values(im_connections_count, service)"
+    assert variables[1]["query"]["query"] == "label_values(im_connections_count, service)"
     for board in built.values():
         assert errors(lint(board, catalog=mapped)) == []
 
@@ -268,27 +307,67 @@ def test_thresholds_come_from_the_tuned_alert_rules(tuned_rules):
         {"color": "red", "value": 1.2}]
     assert _steps(overview, "Connection availability: connections") == [
         {"color": "red", "value": None}, {"color": "green", "value": 500}]
-    # An SLI the tuned rules do not alert on gets no threshold line.
+    # A stat tile the tuned rules do not compare with a number keeps the SLO threshold...
     failures = _steps(overview, "Message reachability: failure ratio")
-    assert failures == [{"color": "green", "value": None}]
+    assert failures == [{"color": "green", "value": None}, {"color": "red", "value": 0.05}]
     assert "tuned alert rules" in panel(overview, "End-to-end latency: p95")["description"]
+    # ...while the time series of that SLI gets no threshold line.
+    line = next(p for p in all_panels(overview) if p["type"] == "timeseries"
+                and p["title"] == "Message delivery failure ratio")
+    assert line["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "green", "value": None}]
 
 
 def test_baselines_draw_bands_where_recorded(boards, tuned_rules):
     built = {n: to_dict(b) for n, b in build_dashboards(None, tuned_rules).items()}
-    e2e = panel(built["im-baselines.json"], "End-to-end delivery latency p95")
+    e2e = panel(built["im-baselines.json"], "End-to-end delivery latency p95 on $instance")
     queries = [t["expr"] for t in e2e["targets"]]
     assert len(queries) == 3 and queries[2].startswith(
         "job_instance:im_message_e2e_latency_seconds:adaptive_band_upper_p95_rate5m{")
-    assert e2e["fieldConfig"]["overrides"]
-    without = panel(boards["im-baselines.json"], "End-to-end delivery latency p95")
-    assert len(without["targets"]) == 1 and "No baseline band" in without["description"]
+    # Without a rule file naming them, the band reads any strategy's exported band rules.
+    committed = panel(boards["im-baselines.json"],
+                      "End-to-end delivery latency p95 on $instance")
+    lower, upper = (t["expr"] for t in committed["targets"][1:])
+    assert lower.startswith('{__name__=~"job_instance:im_message_e2e_latency_seconds:'
+                            '[a-z_]+_lower_p95_rate5m",job=~"$job",')
+    assert "_upper_p95_rate5m" in upper
+    # The upper edge is filled down to the lower one, and each panel repeats per instance.
+    fill = {o["matcher"]["options"]: {p["id"]: p["value"] for p in o["properties"]}
+            for o in committed["fieldConfig"]["overrides"]}
+    assert fill["baseline upper"]["custom.fillBelowTo"] == "baseline lower"
+    assert fill["baseline upper"]["custom.fillOpacity"] > 0
+    assert [t["legendFormat"] for t in committed["targets"][1:]] == [
+        "baseline lower", "baseline upper"]
+    assert committed["repeat"] == "instance"
     assert errors(lint(built["im-baselines.json"])) == []
+
+
+def test_the_band_query_matches_every_exportable_strategy():
+    from imanalytics.baselines.promql_native import AdaptiveBand, WeekOverWeekZScore, rule_name
+
+    scope = Scope.of()
+    for sli in slis():
+        for bound in ("lower", "upper"):
+            pattern = re.search(r'__name__=~"([^"]+)"', scope.sli_band(sli, bound))[1]
+            # The names `to_rules` gives a strategy's band, and none of its other rules.
+            for strategy in (AdaptiveBand.strategy, WeekOverWeekZScore.strategy):
+                names = [rule_name(sli.record, f"{strategy}_{key}")
+                         for key in ("prediction", "spread", "lower", "upper", "zscore")]
+                matched = [n for n in names if re.fullmatch(pattern, n)]
+                assert matched == [rule_name(sli.record, f"{strategy}_{bound}")]
+
+
+def test_a_missing_rules_directory_is_an_error(tmp_path, capsys):
+    missing = tmp_path / "nonexistent"
+    code = main(["build-dashboards", "--out", str(tmp_path / "out"), "--rules", str(missing)])
+    err = capsys.readouterr().err
+    assert code == 1 and str(missing) in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
 
 
 def test_every_sli_is_on_the_baselines_dashboard(boards):
     titles = {p["title"] for p in all_panels(boards["im-baselines.json"])}
-    assert titles == {sli.title for sli in slis()}
+    assert titles == {f"{sli.title} on $instance" for sli in slis()}
 
 
 # --- lint -----------------------------------------------------------------------------
@@ -369,7 +448,7 @@ def test_json_is_deterministic_and_canonical(tmp_path):
     first = generate.dashboard_artifacts(tmp_path, None, ROOT / "rules")
     second = generate.dashboard_artifacts(tmp_path, None, ROOT / "rules")
     assert [(a.path, a.text) for a in first] == [(a.path, a.text) for a in second]
-    for artifact in first:
+    for artifact in (a for a in first if a.path.suffix == ".json"):
         data = json.loads(artifact.text)
         assert artifact.text == json.dumps(data, sort_keys=True, indent=2,
                                            ensure_ascii=False) + "\n"
@@ -385,7 +464,7 @@ def test_cli_writes_then_checks(tmp_path, capsys):
     out = tmp_path / "dash"
     args = ["build-dashboards", "--out", str(out), "--rules", str(ROOT / "rules")]
     assert main(args) == 0
-    assert {p.name for p in out.iterdir()} == NAMES
+    assert {p.name for p in out.iterdir()} == NAMES | {"provisioning"}
     assert main([*args, "--check"]) == 0
     (out / "im-overview.json").write_text("{}\n")
     capsys.readouterr()

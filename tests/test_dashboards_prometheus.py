@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 import requests
 
+from imanalytics.baselines.promql_native import rule_name
 from imanalytics.catalog import default_catalog
 from imanalytics.dashboards import build_dashboards, lint, to_dict
 from imanalytics.dashboards.lint import errors
@@ -28,6 +29,7 @@ from imanalytics.rulefiles import dump_rules
 from imanalytics.rules import inline, recording_rules
 from imanalytics.samples import Series
 from imanalytics.sandbox import PrometheusSandbox, find_tool
+from imanalytics.slis import slis
 
 pytestmark = pytest.mark.prometheus
 
@@ -51,10 +53,18 @@ def _window(series: list[Series], start: pd.Timestamp, end: pd.Timestamp) -> lis
     return out
 
 
+def _band_rules(rules) -> list[dict]:
+    """Band series under the names the review's exported baseline rules record (their
+    values here are a simple ±10% around the SLI: the dashboards only need the names)."""
+    return [{"record": rule_name(sli.record, f"adaptive_band_{bound}"),
+             "expr": f"({inline(sli.record, rules)}) * {factor}"}
+            for sli in slis() for bound, factor in (("lower", 0.9), ("upper", 1.1))]
+
+
 def _backfill_rules(source_url: str, out: Path) -> Path:
     rules = recording_rules()
     group = {"name": "backfill", "rules": [{"record": r.record, "expr": inline(r.expr, rules)}
-                                           for r in rules]}
+                                           for r in rules] + _band_rules(rules)}
     rule_file = out / "inlined.rules.yml"
     rule_file.write_text(dump_rules([group]))
     blocks = out / "blocks"
@@ -124,7 +134,7 @@ def test_variable_queries_list_values(prom, boards):
     variables = boards["im-overview.json"]["templating"]["list"][1:]
     found = {}
     for var in variables:
-        query = var["query"].removeprefix("label_values(").removesuffix(")")
+        query = var["query"]["query"].removeprefix("label_values(").removesuffix(")")
         selector, label = (part.strip() for part in query.rsplit(",", 1))
         reply = requests.get(f"{prom.url}/api/v1/label/{label}/values",
                              params={"match[]": substitute(selector, VALUES)}, timeout=30)

@@ -12,14 +12,19 @@ from ..catalog import MetricSpec
 from ..slis import SLI
 from . import panels as p
 from .queries import Scope
-from .thresholds import RuleFiles, steps
+from .thresholds import RuleFiles, Threshold, steps
 
 PERCENTILES = (0.5, 0.9, 0.99)
-_BAND_STYLE = [
-    {"id": "custom.lineStyle", "value": {"dash": [10, 10], "fill": "dash"}},
+BAND_LOWER, BAND_UPPER = "baseline lower", "baseline upper"
+_BAND_EDGE = [
     {"id": "color", "value": {"fixedColor": "text", "mode": "fixed"}},
-    {"id": "custom.fillOpacity", "value": 0},
+    {"id": "custom.lineWidth", "value": 0},
+    {"id": "custom.hideFrom", "value": {"legend": True, "tooltip": False, "viz": False}},
 ]
+_BAND_LOWER = [*_BAND_EDGE, {"id": "custom.fillOpacity", "value": 0}]
+# The upper edge is filled down to the lower one: a shaded band.
+_BAND_UPPER = [*_BAND_EDGE, {"id": "custom.fillOpacity", "value": 25},
+               {"id": "custom.fillBelowTo", "value": BAND_LOWER}]
 
 
 _ACRONYMS = {"api": "API", "e2e": "E2E", "gc": "GC", "mq": "MQ", "io": "IO"}
@@ -86,30 +91,43 @@ def bucket_heatmap(scope: Scope, key: str, title: str, *, w: int = 12) -> Panel:
 
 
 def sli_stat(scope: Scope, sli: SLI, rules: RuleFiles, *, title: str = "", w: int = 4) -> Panel:
-    """The worst series of an SLI now, colored by its alert thresholds."""
-    return p.stat(title or sli.title, _sli_description(sli, rules, "Worst series."),
+    """The worst series of an SLI now, colored by its alert thresholds.
+
+    Where no alert compares the SLI with a number (a baseline alert), the tile keeps
+    the SLI's static threshold, its SLO, so it still turns red.
+    """
+    found = rules.thresholds(sli) or (Threshold(float(sli.static_threshold)),)
+    note = "Worst series." if rules.thresholds(sli) else (
+        f"Worst series; colored at its static threshold {sli.static_threshold:g}.")
+    return p.stat(title or sli.title, _sli_description(sli, rules, note),
                   [p.query(scope.sli_worst(sli))], sli.unit,
-                  thresholds=steps(sli, rules.thresholds(sli)), w=w)
+                  thresholds=steps(sli, found), w=w)
 
 
 def sli_timeseries(scope: Scope, sli: SLI, rules: RuleFiles, *, bands: bool = False,
                    w: int = 12) -> Panel:
-    """An SLI per series with its alert threshold lines (and baseline band, if recorded)."""
+    """An SLI per series with its alert threshold lines, and with `bands` the baseline
+    band as a shaded area between its lower and upper series.
+
+    The band reads whichever baseline strategy's rules Prometheus records for the SLI
+    (see `Scope.sli_band`). Grafana fills between two named series only, so the band is
+    drawn on panels showing one series; the baselines dashboard repeats them per instance.
+    """
     legend = " ".join(f"{{{{{name}}}}}" for name in sli.by[1:]) or "{{job}}"
     targets = [p.query(scope.sli(sli), legend)]
-    note = ""
+    overrides, note = [], ""
     if bands:
-        for bound in ("lower", "upper"):
-            band = scope.sli_band(sli, bound)
-            if band:
-                targets.append(p.query(band, f"{legend} baseline {bound}"))
-        note = ("Dashed: baseline band." if len(targets) > 1
-                else "No baseline band is recorded for this SLI.")
-    overrides = [{"matcher": {"id": "byRegexp", "options": "/baseline (lower|upper)$/"},
-                  "properties": _BAND_STYLE}] if len(targets) > 1 else []
+        lower, upper = scope.sli_band(sli, "lower"), scope.sli_band(sli, "upper")
+        targets += [p.query(lower, BAND_LOWER), p.query(upper, BAND_UPPER)]
+        overrides = [_override(BAND_LOWER, _BAND_LOWER), _override(BAND_UPPER, _BAND_UPPER)]
+        note = "Shaded: the baseline band, where baseline rules record it."
     return p.timeseries(sli.title, _sli_description(sli, rules, note), targets, sli.unit,
                         thresholds=steps(sli, rules.thresholds(sli)), overrides=overrides,
                         w=w)
+
+
+def _override(name: str, properties: list[dict]) -> dict:
+    return {"matcher": {"id": "byName", "options": name}, "properties": properties}
 
 
 def _sli_description(sli: SLI, rules: RuleFiles, note: str) -> str:

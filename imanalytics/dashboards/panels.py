@@ -76,8 +76,9 @@ def timeseries(title: str, description: str, targets: Sequence[Target], unit: st
         unit=unit, gridPos=_size(w, h), thresholds=thresholds or BASE,
         thresholdsStyleMode="line" if thresholds else "off", overrides=list(overrides),
         stacking={"mode": "normal", "group": "A"} if stack else {"mode": "none"},
-        fillOpacity=20 if stack else 10, legendDisplayMode="list", tooltipMode="multi",
-        tooltipSort="desc",
+        fillOpacity=20 if stack else 10, tooltipMode="multi", tooltipSort="desc",
+        # A table legend with each series' last and highest value, to compare series.
+        legendDisplayMode="table", legendCalcs=["lastNotNull", "max"],
     )
 
 

@@ -1,9 +1,10 @@
 """PromQL for dashboard panels, on recording rules where one fits, else on raw metrics.
 
 Every selector carries the job and instance variable matchers (and tenant where the
-metric has tenants), so the pickers filter every panel. Job-level recording rules have
-no instance label and cannot honour the instance picker, so queries read the
-``job_instance`` rules and aggregate them up; a breakdown no rule records (by tenant,
+metric has tenants, which are then always read raw), so the pickers filter every panel;
+SLI panels show the recorded SLI, which is per instance over all tenants. Job-level
+recording rules have no instance label and cannot honour the instance picker, so queries
+read the ``job_instance`` rules and aggregate them up; a breakdown no rule records (by tenant,
 by reason, by path) falls back to ``rate(...[$__rate_interval])`` over the raw metric.
 """
 
@@ -90,7 +91,7 @@ class Scope:
     def rate(self, key: str, by: Sequence[str] = ("job",), suffix: str = "") -> str:
         """Per-second rate of a counter series, summed by `by`."""
         spec = self.spec(key)
-        record = self._record(f"{base_name(spec.name + suffix)}:rate{WINDOW}", by)
+        record = self._record(key, f"{base_name(spec.name + suffix)}:rate{WINDOW}", by)
         if record:
             return self._aggregate("sum", key, by, self.recorded(record))
         raw = f"rate({self.series(key, suffix)}[{RATE_INTERVAL}])"
@@ -111,7 +112,7 @@ class Scope:
         """A gauge's level: summed, or its worst value when it is a duration (a lag)."""
         spec = self.spec(key)
         op = "max" if spec.unit == "seconds" else "sum"
-        record = self._record(f"{spec.name}:{op}", by)
+        record = self._record(key, f"{spec.name}:{op}", by)
         if record:
             return self._aggregate(op, key, by, self.recorded(record))
         return f"{op} by ({self.by(key, by)}) ({self.series(key)})"
@@ -124,7 +125,7 @@ class Scope:
         """Histogram bucket rates summed by `by` and ``le`` (a heatmap's input)."""
         spec = self.spec(key)
         by_le = f"{self.by(key, by)}, le" if by else "le"
-        record = self._record(f"{spec.name}_bucket:rate{WINDOW}", by, level_suffix="_le")
+        record = self._record(key, f"{spec.name}_bucket:rate{WINDOW}", by, level_suffix="_le")
         if record:
             return f"sum by ({by_le}) ({self.recorded(record)})"
         raw = f"rate({self.series(key, '_bucket')}[{RATE_INTERVAL}])"
@@ -140,7 +141,7 @@ class Scope:
         """A summary's quantiles (or `only` one), worst instance: they cannot be aggregated."""
         spec = self.spec(key)
         pick = (f'quantile="{only:g}"',) if only is not None else ()
-        record = self._record(f"{spec.name}:max", by, level_suffix="_quantile")
+        record = self._record(key, f"{spec.name}:max", by, level_suffix="_quantile")
         if record:
             source = with_matchers(self.recorded(record), *pick)
         else:
@@ -161,11 +162,13 @@ class Scope:
         op = "max" if sli.direction == UPPER else "min"
         return f"{op}({self.sli(sli)})"
 
-    def sli_band(self, sli: SLI, bound: str) -> str | None:
-        """The baseline band's ``lower`` or ``upper`` series, if a rule records it.
+    def sli_band(self, sli: SLI, bound: str) -> str:
+        """The baseline band's ``lower`` or ``upper`` series of an SLI.
 
         Baseline rules are named like the SLI with the strategy and bound put in front of
-        its operations (``level:metric:adaptive_band_upper_ratio_rate5m``).
+        its operations (``level:metric:adaptive_band_upper_ratio_rate5m``). A rule file
+        that records one names it exactly; otherwise the query matches any strategy's,
+        so the dashboard shows the band of whichever baseline the review exported.
         """
         level, metric, ops = sli.record.split(":")
         for record in sorted(self.records):
@@ -173,7 +176,8 @@ class Scope:
             if (len(parts) == 3 and parts[:2] == [level, metric]
                     and parts[2].endswith(f"_{bound}_{ops}")):
                 return self.recorded(record)
-        return None
+        any_strategy = f'__name__=~"{level}:{metric}:[a-z_]+_{bound}_{ops}"'
+        return "{" + ",".join((any_strategy, *self.filters())) + "}"
 
     def _aggregate(self, op: str, key: str, by: Sequence[str], recorded: str) -> str:
         """`op` over a job/instance-level recorded series, which needs none at that level."""
@@ -181,9 +185,14 @@ class Scope:
             return recorded
         return f"{op} by ({self.by(key, by)}) ({recorded})"
 
-    def _record(self, metric_ops: str, by: Sequence[str], level_suffix: str = "") -> str | None:
-        """The job/instance-level rule for `metric_ops`, if it exists and covers `by`."""
-        if not set(by) <= set(_INSTANCE_LEVEL):
+    def _record(self, key: str, metric_ops: str, by: Sequence[str],
+                level_suffix: str = "") -> str | None:
+        """The job/instance-level rule for `metric_ops`, if it exists and covers `by`.
+
+        A metric with tenants is read raw: its job/instance rules sum the tenants away,
+        and a panel must honour the tenant picker.
+        """
+        if not set(by) <= set(_INSTANCE_LEVEL) or "tenant" in self.spec(key).labels:
             return None
         level = "_".join(self.catalog.label(name) for name in _INSTANCE_LEVEL)
         record = f"{level}{level_suffix}:{metric_ops}"

@@ -54,9 +54,15 @@ class RuleFiles:
 
 
 def read_rule_files(rules_dir: str | Path | None) -> RuleFiles:
-    """Recorded series names and alert rules from ``*.rules.yml`` in `rules_dir`."""
-    if rules_dir is None or not Path(rules_dir).is_dir():
+    """Recorded series names and alert rules from ``*.rules.yml`` in `rules_dir`.
+
+    ``None`` reads nothing; a path that is not a directory is an error, so a mistyped
+    path never builds dashboards silently without the tuned thresholds.
+    """
+    if rules_dir is None:
         return RuleFiles()
+    if not Path(rules_dir).is_dir():
+        raise ImanalyticsError(f"--rules {rules_dir}: no such directory of rule files")
     records: set[str] = set()
     alerts = None
     for path in sorted(Path(rules_dir).glob("*.rules.yml")):

@@ -17,6 +17,7 @@ from ..catalog import Catalog
 from .queries import with_matchers
 
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
+DATASOURCE_UID = "imanalytics-prometheus"  # the provisioned datasource (see `provisioning`)
 # What "All" expands to; the dashboard linter asks for .+ (.* would also match absent labels).
 ALL = ".+"
 
@@ -28,7 +29,7 @@ def templating(catalog: Catalog) -> Templating:
     job_filter = f'{job}=~"$job"'
     variables = [
         Template(name="datasource", label="Data source", type="datasource",
-                 query="prometheus", default="default"),
+                 query="prometheus", default=DATASOURCE_UID),
         _query("job", f"label_values({anchor}, {job})"),
         _query("instance", f"label_values({with_matchers(anchor, job_filter)}, {instance})"),
     ]
