@@ -16,6 +16,9 @@ BAND_FILL = "rgba(31, 119, 180, 0.15)"
 ALERT_FILL = "rgba(214, 39, 40, 0.25)"
 INCIDENT_FILL = "rgba(255, 160, 0, 0.22)"
 MAX_POINTS = 3000
+# Series colours that never look like the orange incidents or the red alerts and lines.
+SERIES_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#7f7f7f",
+                  "#bcbd22", "#e377c2")
 # Grafana unit ids as people read them on an axis: a title and plotly tick formatting.
 # "~s" ticks use SI prefixes, so 0.05 with the suffix "s" reads "50ms".
 UNIT_AXES = {

@@ -21,6 +21,7 @@ from .plots import (
     ALERT_FILL,
     BAND_FILL,
     INCIDENT_FILL,
+    SERIES_COLOURS,
     _naive,
     _x,
     short_name,
@@ -59,6 +60,7 @@ class TuningWidget(widgets.VBox):
         self.status = widgets.HTML()
         self.figure = go.FigureWidget()
         self._busy = False
+        self._floor = 0.0  # the lowest value of the SLI: where the drawn band stops
         super().__init__([
             widgets.HBox([self.sli, self.strategy, self.series]),
             widgets.HBox([self.level, self.for_]),
@@ -138,6 +140,7 @@ class TuningWidget(widgets.VBox):
     def _draw_sli(self, tuner: Tuner) -> None:
         """Series, incidents and axes: once per SLI; settings only touch the rest."""
         frame = thin(tuner.judged)
+        self._floor = float(tuner.judged.min().min())
         fig = self.figure
         with fig.batch_update():
             fig.data = []
@@ -158,9 +161,11 @@ class TuningWidget(widgets.VBox):
                  "line": {"width": 0}, "layer": "below"} for i in tuner.incidents]
             rows = max(len(frame.columns), 1)
             fig.update_layout(
-                title=f"{tuner.sli.title} · incidents shaded orange, alerts as red bars",
-                height=440, template="plotly_white", xaxis_title="time (UTC)",
-                margin={"l": 60, "r": 20, "t": 50, "b": 40},
+                title={"text": tuner.sli.title, "subtitle": {
+                    "text": "labelled incidents shaded orange; alerts as red bars on top"}},
+                height=460, template="plotly_white", colorway=SERIES_COLOURS,
+                xaxis_title="time (UTC)",
+                margin={"l": 60, "r": 20, "t": 80, "b": 40},
                 legend={"orientation": "h", "y": -0.18},
                 yaxis={"domain": [0, 1 - ALERT_ROW * rows - 0.02]},
                 yaxis2={"domain": [1 - ALERT_ROW * rows, 1], "range": [rows, 0],
@@ -176,7 +181,8 @@ class TuningWidget(widgets.VBox):
         band = thin(band)
         x = _x(band.index)
         upper.x, upper.y = x, band["upper"].to_numpy()
-        lower.x, lower.y = x, band["lower"].to_numpy()
+        # A band below zero says nothing about a series that never goes there.
+        lower.x, lower.y = x, band["lower"].clip(lower=min(self._floor, 0.0)).to_numpy()
 
     def _draw_threshold(self, tuner: Tuner, setting: Setting) -> None:
         line = self.figure.data[THRESHOLD]
