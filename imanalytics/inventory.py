@@ -42,6 +42,11 @@ class Inventory:
     def __str__(self) -> str:
         return format_inventory(self)
 
+    def _repr_html_(self) -> str:
+        from .display import inventory_html
+
+        return inventory_html(self)
+
 
 def inventory(source: PromSource, catalog: Catalog | None = None, start="now-1h", end="now",
               max_label_values: int = MAX_LABEL_VALUES) -> Inventory:

@@ -266,6 +266,11 @@ class PromSource:
             parts.append("offline=True")
         return f"PromSource({', '.join(parts)})"
 
+    def _repr_html_(self) -> str:
+        from .display import source_html
+
+        return source_html(self)
+
     # -- range pulls --------------------------------------------------------------------
 
     def _grid(self, start, end, step) -> Grid:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from .alerting.rule_tests import unit_test_file
 from .alerting.rules import alert_groups
+from .display import duration
 from .review.backtest import STRATEGIES, Candidate, SLIBacktest, _metrics, _z_scores
 from .review.events import firing_events
 from .review.run import _end, _slis, _start, sli_frames
@@ -63,19 +64,7 @@ class Outcome:
         recall = "–" if m["recall"] != m["recall"] else f"{m['recall']:.0%}"
         return (f"{m['alerts']} alerts · {self.false_pages_per_week:.1f} false pages/week · "
                 f"recall {recall} ({m['detected']} of {m['incidents']} incidents) · "
-                f"time to detect {format_ttd(m['mean_ttd_min'])}")
-
-
-def format_ttd(minutes: float) -> str:
-    """A time to detect as people say it: '5 min 44 s', '1 h 05 min', '–' when none."""
-    if minutes != minutes or minutes is None:
-        return "–"
-    seconds = int(round(minutes * 60))
-    if seconds < 60:
-        return f"{seconds} s"
-    if seconds < 3600:
-        return f"{seconds // 60} min {seconds % 60:02d} s"
-    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
+                f"time to detect {duration(m['mean_ttd_min'])}")
 
 
 class Tuner:

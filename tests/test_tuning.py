@@ -7,11 +7,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from imanalytics.display import duration
 from imanalytics.review import backtest
 from imanalytics.rulefiles import check_rules, run_rule_tests
 from imanalytics.sandbox.workload import simulate
 from imanalytics.slis import slis
-from imanalytics.tuning import Setting, Tuner, format_ttd
+from imanalytics.tuning import Setting, Tuner
 from imanalytics.widgets import ALERTS, BAND, THRESHOLD, TuningWidget
 
 SLI = "processing_latency_p99"
@@ -79,10 +80,10 @@ def test_strategies_without_a_rule_form_are_refused(tuner, tmp_path):
 
 
 def test_ttd_reads_as_people_say_it():
-    assert format_ttd(5 + 44.5 / 60) == "5 min 44 s"
-    assert format_ttd(0.5) == "30 s"
-    assert format_ttd(65) == "1 h 05 min"
-    assert format_ttd(float("nan")) == "–"
+    assert duration(5 + 44.5 / 60) == "5 min 44 s"
+    assert duration(0.5) == "30 s"
+    assert duration(65) == "1 h 05 min"
+    assert duration(float("nan")) == "–"
 
 
 def test_panel_follows_its_controls(week, tmp_path):

@@ -46,6 +46,11 @@ class Review:
     def backtest(self, sli_key: str) -> SLIBacktest:
         return next(b for b in self.backtests if b.sli.key == sli_key)
 
+    def _repr_html_(self) -> str:
+        from ..display import review_html
+
+        return review_html(self)
+
     def write(self, out: str | Path, **options) -> dict[str, Path]:
         """Report, summaries, alert rules and their tests, Alertmanager config."""
         from .outputs import write_review
