@@ -22,7 +22,7 @@ SERIES_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#7f7f7
 # Grafana unit ids as people read them on an axis: a title and plotly tick formatting.
 # "~s" ticks use SI prefixes, so 0.05 with the suffix "s" reads "50ms".
 UNIT_AXES = {
-    "percentunit": {"title": "%", "tickformat": ".1%"},
+    "percentunit": {"title": "%", "tickformat": ".2~%"},
     "percent": {"title": "%", "ticksuffix": "%"},
     "s": {"title": "time", "tickformat": "~s", "ticksuffix": "s"},
     "ms": {"title": "time (ms)", "ticksuffix": " ms"},
