@@ -62,6 +62,7 @@ def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
     if threshold is not None:
         fig.add_hline(y=threshold, line={"dash": "dash", "color": "#d62728"},
                       annotation_text=f"threshold {threshold:g}")
+        fig.update_yaxes(range=_range_with(frame, threshold))
     _add_windows(fig, incidents, INCIDENT_FILL, "incident")
     _add_windows(fig, alerts, ALERT_FILL, "alert", strip=(0.9, 1.0))
     fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
@@ -70,6 +71,14 @@ def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
                       template="plotly_white")
     fig.update_yaxes(**unit_axis(unit))
     return fig
+
+
+def _range_with(frame: pd.DataFrame, value: float) -> list[float]:
+    """A y range that holds the data and `value` (plotly's autorange ignores lines)."""
+    low = min(float(frame.min().min()), value, 0.0)
+    high = max(float(frame.max().max()), value)
+    pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+    return [low - pad if low < 0 else low, high + pad]
 
 
 def unit_axis(unit: str) -> dict:
