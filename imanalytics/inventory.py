@@ -77,6 +77,24 @@ _METRIC_COLUMNS = ["layer", "key", "type", "series", "present", "count", "labels
 _LABEL_COLUMNS = ["key", "metric", "label", "values", "high_cardinality", "why"]
 
 
+def window_hint(source: PromSource, catalog: Catalog | None = None, end="now",
+                lookback: str = "90d") -> str | None:
+    """Asked when an inventory found nothing: when the catalog's first metric last had
+    samples within `lookback` before `end`, as a hint to move the window (None if never)."""
+    catalog = catalog or default_catalog()
+    spec = next(iter(catalog))
+    selector = catalog.selector(spec.key, _suffixes(spec)[0])
+    # timestamp() inside a subquery: the newest hourly step at which samples existed.
+    found = source.instant(f"max(max_over_time(timestamp({selector})[{lookback}:1h]))", end)
+    newest = found.max(axis=None) if found.size else float("nan")
+    if pd.isna(newest):
+        return None
+    last = pd.Timestamp(float(newest), unit="s", tz="UTC")
+    return (f"{spec.name} has samples up to {last:%Y-%m-%d %H:%M} UTC: the data ends before "
+            f"the window; try --start {(last - pd.Timedelta('1h')):%Y-%m-%dT%H:%M}Z "
+            f"--end {last:%Y-%m-%dT%H:%M}Z")
+
+
 def _series_of(source: PromSource, selectors: list[str], start, end) -> list[pd.DataFrame]:
     with ThreadPoolExecutor(max(1, source.max_workers)) as pool:
         futures = [pool.submit(source.series, sel, start, end) for sel in selectors]
