@@ -38,7 +38,7 @@ from tqdm import tqdm
 
 from .cache import CacheMiss, RangeCache, combine
 from .errors import ImanalyticsError
-from .frames import Grid, grid_block, parse_reply, time_index, to_long, wide_frame
+from .frames import Grid, by_labels, grid_block, parse_reply, time_index, to_long, wide_frame
 from .samples import Series, format_series
 from .timeparse import duration_ms, format_seconds, is_relative, now_ms, to_millis
 
@@ -171,7 +171,8 @@ class PromSource:
                 self._version = str(self._api("/api/v1/status/buildinfo", {})["version"])
         return self._version
 
-    def range(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
+    def range(self, expr: str, start, end="now", step="1m", columns: str = "series"
+              ) -> pd.DataFrame:
         """`expr` evaluated on the grid ``start, start + step, ... <= end`` as a wide frame.
 
         One float64 column per series (named by its label set, see `frames.labels_of`), a
@@ -179,11 +180,16 @@ class PromSource:
         datetimes (taken as UTC), aware ones, ISO strings, epoch seconds or ``"now-7d"``;
         relative starts are floored to a multiple of the step so repeated pulls share a grid
         (and the cache). Long ranges are split on the grid into concurrent requests.
+        ``columns="labels"`` names columns by a `MultiIndex` of labels (`frames.by_labels`).
         """
+        if columns not in ("series", "labels"):
+            raise ValueError(f"columns must be 'series' or 'labels' (got {columns!r})")
         grid = self._grid(start, end, step)
         if self.cache is None:
-            return self._pull_range(expr, grid)
-        return self._cached_range(expr, grid)
+            frame = self._pull_range(expr, grid)
+        else:
+            frame = self._cached_range(expr, grid)
+        return by_labels(frame) if columns == "labels" else frame
 
     def range_long(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
         """`range` in long form: ``timestamp, value`` plus one categorical column per label."""
