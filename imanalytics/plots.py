@@ -61,14 +61,14 @@ def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
                                    name=short_name(column), line={"width": 1.2}))
     if threshold is not None:
         fig.add_hline(y=threshold, line={"dash": "dash", "color": "#d62728"},
-                      annotation_text=f"threshold {threshold:g}")
+                      annotation_text=f"static threshold {threshold:g}")
         fig.update_yaxes(range=_range_with(frame, threshold))
     _add_windows(fig, incidents, INCIDENT_FILL, "incident")
     _add_windows(fig, alerts, ALERT_FILL, "alert", strip=(0.9, 1.0))
     fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
                       xaxis_title="time (UTC)",
                       legend={"orientation": "h", "y": -0.2},
-                      template="plotly_white")
+                      template="plotly_white", colorway=SERIES_COLOURS)
     fig.update_yaxes(**unit_axis(unit))
     return fig
 
