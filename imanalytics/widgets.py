@@ -34,6 +34,9 @@ from .tuning import FOR_CHOICES, STATIC, Outcome, Setting, Tuner
 BAND, THRESHOLD, ALERTS = 0, 2, 3  # trace positions: band (2 traces), line, alert bars
 FIRST_SERIES = 4
 ALERT_ROW = 0.04  # height of one series' alert bar in the strip above the chart
+# Points per drawn line: plenty for a notebook-wide chart (bench/bench_tuning_browser.py
+# compares counts; at this size the browser's time per change hardly depends on them).
+DRAW_POINTS = 1200
 
 
 class TuningWidget(widgets.VBox):
@@ -139,7 +142,7 @@ class TuningWidget(widgets.VBox):
 
     def _draw_sli(self, tuner: Tuner) -> None:
         """Series, incidents and axes: once per SLI; settings only touch the rest."""
-        frame = thin(tuner.judged)
+        frame = thin(tuner.judged, DRAW_POINTS)
         self._floor = float(tuner.judged.min().min())
         fig = self.figure
         with fig.batch_update():
@@ -178,7 +181,7 @@ class TuningWidget(widgets.VBox):
         if band is None:
             upper.x = lower.x = upper.y = lower.y = ()
             return
-        band = thin(band)
+        band = thin(band, DRAW_POINTS)
         x = _x(band.index)
         upper.x, upper.y = x, band["upper"].to_numpy()
         # A band below zero says nothing about a series that never goes there.
