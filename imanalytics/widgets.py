@@ -155,9 +155,11 @@ class TuningWidget(widgets.VBox):
                             name="threshold")
             fig.add_scatter(mode="lines", line={"width": 10, "color": ALERT_FILL},
                             name="alerts", yaxis="y2", hoverinfo="text")
-            for column in frame.columns:
+            for i, column in enumerate(frame.columns):
+                colour = SERIES_COLOURS[i % len(SERIES_COLOURS)]
                 fig.add_scattergl(x=_x(frame.index), y=frame[column].to_numpy(),
-                                  mode="lines", line={"width": 1.2}, name=short_name(column))
+                                  mode="lines", line={"width": 1.2, "color": colour},
+                                  name=short_name(column))
             fig.layout.shapes = [
                 {"type": "rect", "xref": "x", "yref": "paper", "y0": 0, "y1": 1,
                  "x0": _naive(i.start), "x1": _naive(i.end), "fillcolor": INCIDENT_FILL,
@@ -166,7 +168,7 @@ class TuningWidget(widgets.VBox):
             fig.update_layout(
                 title={"text": tuner.sli.title, "subtitle": {
                     "text": "labelled incidents shaded orange; alerts as red bars on top"}},
-                height=460, template="plotly_white", colorway=SERIES_COLOURS,
+                height=460, template="plotly_white",
                 xaxis_title="time (UTC)",
                 margin={"l": 60, "r": 20, "t": 80, "b": 40},
                 legend={"orientation": "h", "y": -0.18},
