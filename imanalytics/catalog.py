@@ -361,6 +361,11 @@ class Catalog:
             f"selectors={self.selectors!r}, label_map={self.label_map!r})"
         )
 
+    def _repr_html_(self) -> str:
+        from .display import catalog_html
+
+        return catalog_html(self)
+
     def __str__(self) -> str:
         rows = [("key", "name", "type", "layer", "labels")]
         rows += [(s.key, s.name, s.type, s.layer, ",".join(s.mapped_labels())) for s in self]

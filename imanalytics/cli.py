@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
+from pathlib import Path
 
 from . import __version__
 from .errors import ImanalyticsError
@@ -64,6 +65,8 @@ def _add_sandbox(commands) -> None:
     )
     _workload_args(p, instances=3, days=14)
     p.add_argument("--incidents", help="also write the incident ground truth here (.yaml or .csv)")
+    p.add_argument("--port", type=_port,
+                   help="serve on this port of 127.0.0.1 (default: a free port)")
     p.set_defaults(run=_run_sandbox)
 
 
@@ -75,7 +78,7 @@ def _add_rules(commands) -> None:
         "catalog, with promtool unit tests for every rule, and check both with promtool. "
         "Output is deterministic: a rerun is byte-identical.",
     )
-    p.add_argument("--out", default="rules", help="output directory (default: %(default)s)")
+    p.add_argument("--out", help=f"output directory (default: rules{_OUT_NOTE})")
     p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
     p.add_argument("--check", action="store_true",
                    help="write nothing; exit non-zero naming the files that are out of date")
@@ -87,7 +90,7 @@ def _run_rules(args) -> int:
     from .catalog import load_catalog
     from .rulefiles import check_rules, run_rule_tests
 
-    artifacts = generate.recording_artifacts(args.out, load_catalog(args.catalog))
+    artifacts = generate.recording_artifacts(_out(args, "rules"), load_catalog(args.catalog))
     if args.check:
         generate.check(artifacts, "python -m imanalytics rules")
         print(f"up to date: {', '.join(str(a.path) for a in artifacts)}")
@@ -111,7 +114,7 @@ def _add_build_dashboards(commands) -> None:
         "them, and write deterministic JSON in the shape Grafana 12 saves, with Grafana "
         "file-provisioning YAML under provisioning/: a rerun is byte-identical.",
     )
-    p.add_argument("--out", default="dashboards", help="output directory (default: %(default)s)")
+    p.add_argument("--out", help=f"output directory (default: dashboards{_OUT_NOTE})")
     p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
     p.add_argument("--rules", default="rules",
                    help="directory of rule files with tuned alert thresholds and baseline "
@@ -130,12 +133,13 @@ def _run_build_dashboards(args) -> int:
     from . import generate
     from .catalog import load_catalog
 
+    out = _out(args, "dashboards")
     artifacts = generate.dashboard_artifacts(
-        args.out, load_catalog(args.catalog), args.rules, uid_prefix=args.uid_prefix,
+        out, load_catalog(args.catalog), args.rules, uid_prefix=args.uid_prefix,
         title_suffix=args.title_suffix)
     if args.check:
         generate.check(artifacts, "python -m imanalytics build-dashboards")
-        print(f"up to date: {len(artifacts)} dashboard and provisioning files in {args.out}")
+        print(f"up to date: {len(artifacts)} dashboard and provisioning files in {out}")
         return 0
     changed = generate.write(artifacts)
     for a in artifacts:
@@ -188,7 +192,8 @@ def _add_review(commands) -> None:
                    "(default: all: week_over_week, adaptive_band, seasonal, auto)")
     p.add_argument("--slis", help="comma-separated SLI keys (default: all)")
     p.add_argument("--engine", choices=("local", "server"), default="local",
-                   help="evaluate SLIs locally from raw samples, or on the server")
+                   help="evaluate SLIs locally from raw samples, or on the server "
+                   "(default: %(default)s)")
     p.add_argument("--current-rules", nargs="+", metavar="FILE",
                    help="Prometheus rule files running today (alert rules and the recording "
                    "rules they use); each alert on a reviewed SLI is backtested beside the "
@@ -264,7 +269,7 @@ def _run_sandbox(args) -> int:
     from .demo import serve_sandbox
 
     serve_sandbox(instances=args.instances, days=args.days, seed=args.seed,
-                  incidents=args.incidents)
+                  incidents=args.incidents, port=args.port)
     return 0
 
 
@@ -272,17 +277,43 @@ def _run_inventory(args) -> int:
     import os
 
     from .catalog import load_catalog
-    from .inventory import inventory
+    from .inventory import inventory, window_hint
     from .source import PromSource
 
     url = args.url or os.environ.get("PROMETHEUS_URL")
     if not url:
         raise ImanalyticsError("no Prometheus URL: pass --url or set PROMETHEUS_URL")
+    catalog = load_catalog(args.catalog)
     with PromSource(url) as source:
-        found = inventory(source, load_catalog(args.catalog), start=args.start, end=args.end,
+        found = inventory(source, catalog, start=args.start, end=args.end,
                           max_label_values=args.max_label_values)
+        hint = None if found.metrics["present"].any() else window_hint(source, catalog,
+                                                                        args.end)
     print(found)
+    if hint:
+        print(f"\nhint: {hint}")
     return 0
+
+
+_OUT_NOTE = (" in the current directory; in this repository's own checkout, a --catalog "
+             "run needs --out, so the committed files stay those of the built-in catalog")
+
+
+def _out(args, folder: str) -> Path:
+    """--out, or `folder` in the working directory. A mapped catalog never overwrites the
+    repository's committed `folder` (generated from the built-in catalog, checked by CI)."""
+    if args.out:
+        return Path(args.out)
+    if args.catalog and not args.check and _is_repository_folder(Path(folder)):
+        raise ImanalyticsError(
+            f"{folder}/ here holds the files generated from the built-in catalog; with "
+            f"--catalog {args.catalog} pass --out (for example --out {folder}-mapped)")
+    return Path(folder)
+
+
+def _is_repository_folder(path: Path) -> bool:
+    checkout = Path(__file__).resolve().parent.parent
+    return path.resolve() == checkout / path.name and (checkout / "pyproject.toml").exists()
 
 
 def _positive(text: str) -> int:

@@ -106,13 +106,13 @@ def compare_slis(url: str, wl: Workload, cat: Catalog) -> pd.DataFrame:
 
 
 def serve_sandbox(instances: int = 3, days: int = 14, seed: int = 0,
-                  incidents: str | Path | None = None) -> None:
+                  incidents: str | Path | None = None, port: int | None = None) -> None:
     """Serve a simulated workload until Ctrl-C (the CLI's `sandbox` command)."""
     wl = _simulate(instances, days, seed)
     if incidents:
         write_incidents(wl.incidents, incidents)
         _say(f"incidents written to {incidents}")
-    with _serving(wl) as prom:
+    with _serving(wl, port) as prom:
         print(f"Prometheus sandbox at {prom.url}", flush=True)
         print(f"data from {wl.start.isoformat()} to {wl.end.isoformat()}; Ctrl-C stops it",
               flush=True)
@@ -157,8 +157,8 @@ def _simulate(instances: int, days: int, seed: int) -> Workload:
 class _serving:
     """Start the sandbox with progress messages; stop it on exit."""
 
-    def __init__(self, wl: Workload):
-        self.sandbox = PrometheusSandbox(wl.series)
+    def __init__(self, wl: Workload, port: int | None = None):
+        self.sandbox = PrometheusSandbox(wl.series, port=port)
 
     def __enter__(self) -> PrometheusSandbox:
         began = time.monotonic()

@@ -70,6 +70,19 @@ def labels_of(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, index=frame.columns)
 
 
+def by_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """A wide frame with a column `MultiIndex` by label (one level per label name, sorted;
+    ``""`` where a series lacks the label), so ``frame["tenant-a"]`` or
+    ``frame.xs("im-0:9100", level="instance", axis=1)`` select series by label."""
+    labels = labels_of(frame)
+    if labels.columns.empty:
+        return frame
+    labels = labels[sorted(labels.columns)].fillna("")
+    out = frame.copy()
+    out.columns = pd.MultiIndex.from_frame(labels.reset_index(drop=True))
+    return out
+
+
 def to_long(frame: pd.DataFrame) -> pd.DataFrame:
     """Wide to long: ``timestamp, value`` and one categorical column per label; NaN rows dropped."""
     labels = labels_of(frame)

@@ -43,6 +43,11 @@ class Inventory:
     def __str__(self) -> str:
         return format_inventory(self)
 
+    def _repr_html_(self) -> str:
+        from .display import inventory_html
+
+        return inventory_html(self)
+
 
 def inventory(source: PromSource, catalog: Catalog | None = None, start="now-1h", end="now",
               max_label_values: int = MAX_LABEL_VALUES) -> Inventory:
@@ -74,6 +79,24 @@ def inventory(source: PromSource, catalog: Catalog | None = None, start="now-1h"
 _METRIC_COLUMNS = ["layer", "key", "type", "series", "present", "count", "labels",
                    "missing_labels", "unexpected_labels", "candidates"]
 _LABEL_COLUMNS = ["key", "metric", "label", "values", "high_cardinality", "why"]
+
+
+def window_hint(source: PromSource, catalog: Catalog | None = None, end="now",
+                lookback: str = "90d") -> str | None:
+    """Asked when an inventory found nothing: when the catalog's first metric last had
+    samples within `lookback` before `end`, as a hint to move the window (None if never)."""
+    catalog = catalog or default_catalog()
+    spec = next(iter(catalog))
+    selector = catalog.selector(spec.key, _suffixes(spec)[0])
+    # timestamp() inside a subquery: the newest hourly step at which samples existed.
+    found = source.instant(f"max(max_over_time(timestamp({selector})[{lookback}:1h]))", end)
+    newest = found.max(axis=None) if found.size else float("nan")
+    if pd.isna(newest):
+        return None
+    last = pd.Timestamp(float(newest), unit="s", tz="UTC")
+    return (f"{spec.name} has samples up to {last:%Y-%m-%d %H:%M} UTC: the data ends before "
+            f"the window; try --start {(last - pd.Timedelta('1h')):%Y-%m-%dT%H:%M}Z "
+            f"--end {last:%Y-%m-%dT%H:%M}Z")
 
 
 def _series_of(source: PromSource, selectors: list[str], start, end) -> list[pd.DataFrame]:

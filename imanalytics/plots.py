@@ -16,6 +16,24 @@ BAND_FILL = "rgba(31, 119, 180, 0.15)"
 ALERT_FILL = "rgba(214, 39, 40, 0.25)"
 INCIDENT_FILL = "rgba(255, 160, 0, 0.22)"
 MAX_POINTS = 3000
+# Series colours that never look like the orange incidents or the red alerts and lines.
+SERIES_COLOURS = ("#1f77b4", "#2ca02c", "#9467bd", "#17becf", "#8c564b", "#7f7f7f",
+                  "#bcbd22", "#e377c2")
+# Grafana unit ids as people read them on an axis: a title and plotly tick formatting.
+# "~s" ticks use SI prefixes, so 0.05 with the suffix "s" reads "50ms".
+UNIT_AXES = {
+    "percentunit": {"title": "%", "tickformat": ".2~%"},
+    "percent": {"title": "%", "ticksuffix": "%"},
+    "s": {"title": "time", "tickformat": "~s", "ticksuffix": "s"},
+    "ms": {"title": "time (ms)", "ticksuffix": " ms"},
+    "short": {"title": "count", "tickformat": "~s"},
+    "none": {"title": ""},
+    "cps": {"title": "per second", "tickformat": "~s", "ticksuffix": "/s"},
+    "ops": {"title": "operations/s", "tickformat": "~s", "ticksuffix": "/s"},
+    "reqps": {"title": "requests/s", "tickformat": "~s", "ticksuffix": "/s"},
+    "bytes": {"title": "bytes", "tickformat": "~s", "ticksuffix": "B"},
+    "decbytes": {"title": "bytes", "tickformat": "~s", "ticksuffix": "B"},
+}
 
 
 def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
@@ -43,14 +61,31 @@ def series_figure(frame: pd.DataFrame, title: str, unit: str = "",
                                    name=short_name(column), line={"width": 1.2}))
     if threshold is not None:
         fig.add_hline(y=threshold, line={"dash": "dash", "color": "#d62728"},
-                      annotation_text=f"threshold {threshold:g}")
+                      annotation_text=f"static threshold {threshold:g}")
+        fig.update_yaxes(range=_range_with(frame, threshold))
     _add_windows(fig, incidents, INCIDENT_FILL, "incident")
     _add_windows(fig, alerts, ALERT_FILL, "alert", strip=(0.9, 1.0))
     fig.update_layout(title=title, height=360, margin={"l": 50, "r": 20, "t": 50, "b": 40},
-                      yaxis_title=unit, xaxis_title="time (UTC)",
+                      xaxis_title="time (UTC)",
                       legend={"orientation": "h", "y": -0.2},
-                      template="plotly_white")
+                      template="plotly_white", colorway=SERIES_COLOURS)
+    fig.update_yaxes(**unit_axis(unit))
     return fig
+
+
+def _range_with(frame: pd.DataFrame, value: float) -> list[float]:
+    """A y range that holds the data and `value` (plotly's autorange ignores lines)."""
+    low = min(float(frame.min().min()), value, 0.0)
+    high = max(float(frame.max().max()), value)
+    pad = (high - low) * 0.05 or abs(high) * 0.05 or 1.0
+    return [low - pad if low < 0 else low, high + pad]
+
+
+def unit_axis(unit: str) -> dict:
+    """Axis settings for a unit: a Grafana unit id becomes a human title and tick format
+    ("percentunit" reads "%", "s" reads "50ms"); any other text is the title as given."""
+    axis = dict(UNIT_AXES.get(unit, {"title": unit}))
+    return {"title_text": axis.pop("title"), **axis}
 
 
 def thin(frame: pd.DataFrame, max_points: int = MAX_POINTS) -> pd.DataFrame:

@@ -46,6 +46,7 @@ from .errors import ImanalyticsError
 from .frames import (
     Grid,
     MalformedReply,
+    by_labels,
     grid_block,
     parse_reply,
     refuse_repeats,
@@ -214,7 +215,8 @@ class PromSource:
                 self._version = str(data["version"])
         return self._version
 
-    def range(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
+    def range(self, expr: str, start, end="now", step="1m", columns: str = "series"
+              ) -> pd.DataFrame:
         """`expr` evaluated on the grid ``start, start + step, ... <= end`` as a wide frame.
 
         One float64 column per series (named by its label set, see `frames.labels_of`), a
@@ -222,12 +224,17 @@ class PromSource:
         datetimes (taken as UTC), aware ones, ISO strings, epoch seconds or ``"now-7d"``;
         relative starts are floored to a multiple of the step so repeated pulls share a grid
         (and the cache). Long ranges are split on the grid into concurrent requests.
+        ``columns="labels"`` names columns by a `MultiIndex` of labels (`frames.by_labels`).
         """
+        if columns not in ("series", "labels"):
+            raise ValueError(f"columns must be 'series' or 'labels' (got {columns!r})")
         grid = self._grid(start, end, step, expr)
         with self._pulling(expr):
             if self.cache is None:
-                return self._pull_range(expr, grid)
-            return self._cached_range(expr, grid)
+                frame = self._pull_range(expr, grid)
+            else:
+                frame = self._cached_range(expr, grid)
+        return by_labels(frame) if columns == "labels" else frame
 
     def range_long(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
         """`range` in long form: ``timestamp, value`` plus one categorical column per label."""
@@ -320,6 +327,11 @@ class PromSource:
         if self.offline:
             parts.append("offline=True")
         return f"PromSource({', '.join(parts)})"
+
+    def _repr_html_(self) -> str:
+        from .display import source_html
+
+        return source_html(self)
 
     # -- range pulls --------------------------------------------------------------------
 

@@ -80,6 +80,15 @@ class Baseline(BaseEstimator):
 
     # -- for subclasses
 
+    def _repr_html_(self) -> str:
+        from ..display import baseline_html
+
+        return baseline_html(self)
+
+    def _repr_mimebundle_(self, **kwargs) -> dict:
+        # Instead of scikit-learn's estimator diagram: parameters and what was learned.
+        return {"text/plain": repr(self), "text/html": self._repr_html_()}
+
     def _fit(self, clean: pd.Series) -> None:
         raise NotImplementedError
 

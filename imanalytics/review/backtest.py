@@ -115,15 +115,11 @@ def backtest(sli: SLI, frame: pd.DataFrame, incidents: Sequence[Incident],
 
     Per-week figures use the span the data really covers, not the span asked for.
     """
-    frame = _covered(frame.sort_index())
+    frame = covered(frame.sort_index())
     split = frame.index[0] + (frame.index[-1] - frame.index[0]) * train_share
     evaluated = frame.index >= split
     weeks = max((frame.index[-1] - split) / pd.Timedelta("7D"), 1e-9)
-    # Judged: the SLI's incidents running at some point of the judged part. One still
-    # running when judging starts is real (an alert on it is no false page); its time to
-    # detect counts from there, as no candidate can fire earlier.
-    mine = [replace(i, start=max(i.start, split)) for i in incidents
-            if i.kind in sli.incident_kinds and i.end > split and i.start <= frame.index[-1]]
+    mine = judged_incidents(sli, incidents, split, frame.index[-1])
     worst = worst_excursion(sli, frame[evaluated])
     rows, events = [], {}
 
@@ -155,7 +151,7 @@ def backtest(sli: SLI, frame: pd.DataFrame, incidents: Sequence[Incident],
                        mine, worst)
 
 
-def _covered(frame: pd.DataFrame) -> pd.DataFrame:
+def covered(frame: pd.DataFrame) -> pd.DataFrame:
     """The rows between the first and the last point of any series: the real span."""
     has = frame.notna().any(axis=1)
     if not has.any():
@@ -203,6 +199,17 @@ def _z_scores(sli: SLI, frame: pd.DataFrame, split: pd.Timestamp, make: Callable
             spread = band["centre"] - band["lower"]
             z[column] = (band["centre"] - series) / spread
     return z.where(np.isfinite(z)), bands, fitted
+
+
+def judged_incidents(sli: SLI, incidents: Sequence[Incident], split: pd.Timestamp,
+                     last: pd.Timestamp) -> list[Incident]:
+    """The SLI's incidents running at some point of the judged part [split, last].
+
+    One still running when judging starts is real (an alert on it is no false page); its
+    time to detect counts from there, as no candidate can fire earlier.
+    """
+    return [replace(i, start=max(i.start, split)) for i in incidents
+            if i.kind in sli.incident_kinds and i.end > split and i.start <= last]
 
 
 def _metrics(candidate: Candidate, fired: pd.DataFrame, incidents, weeks: float) -> dict:

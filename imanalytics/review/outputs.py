@@ -64,7 +64,7 @@ def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
     }
     for key, path in files.items():
         write_text_atomic(path, texts[key])
-    return {**files, **_write_exporter_files(shipped, out)}
+    return {**files, **write_exporter_files(shipped, out)}
 
 
 def _ship_all(review) -> list[Shipped]:
@@ -87,7 +87,7 @@ def _alerts(shipped: list[Shipped]) -> list:
     return alerts
 
 
-def _write_exporter_files(shipped: list[Shipped], out: Path) -> dict[str, Path]:
+def write_exporter_files(shipped: list[Shipped], out: Path) -> dict[str, Path]:
     """The fitted models the exporter serves and its scrape job, when anything ships
     through it; otherwise neither (a stale pair from an earlier review is removed)."""
     served = [pair for s in shipped for pair in s.baselines]

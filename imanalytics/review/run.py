@@ -54,6 +54,11 @@ class Review:
     def current_for(self, sli_key: str) -> list:
         return [c for c in self.current if c.sli == sli_key]
 
+    def _repr_html_(self) -> str:
+        from ..display import review_html
+
+        return review_html(self)
+
     def write(self, out: str | Path, **options) -> dict[str, Path]:
         """Report, summaries, alert rules and their tests, Alertmanager config."""
         from .outputs import write_review

@@ -56,6 +56,7 @@ class PrometheusSandbox:
         extra_args: Sequence[str] = (),
         blocks: Sequence[str | Path] = (),
         scrape_configs: Sequence[dict] = (),
+        port: int | None = None,
     ):
         self.series = list(series)
         self.rule_files = [Path(p).resolve() for p in rule_files]
@@ -66,6 +67,7 @@ class PrometheusSandbox:
         self.blocks = [Path(b) for b in blocks]  # ready-made TSDB blocks, e.g. backfilled rules
         self.scrape_configs = list(scrape_configs)  # live targets, e.g. the baseline exporter
         self.dir: Path | None = None
+        self.requested_port = port  # None: any free loopback port
         self.port: int | None = None
         self.process: subprocess.Popen | None = None
         self.samples = 0
@@ -136,8 +138,12 @@ class PrometheusSandbox:
         root = self._require_dir()
         config = root / "prometheus.yml"
         config.write_text(yaml.safe_dump(self._config(), sort_keys=False))
-        for _attempt in range(3):
-            self.port = free_port()
+        if self.requested_port and not _port_free(self.requested_port):
+            # Checked first: a server already there would answer the readiness probe.
+            raise SandboxError(f"port {self.requested_port} on 127.0.0.1 is in use; "
+                               "pick another or leave the port out")
+        for _attempt in range(1 if self.requested_port else 3):
+            self.port = self.requested_port or free_port()
             log = open(root / "prometheus.log", "w")
             self.process = subprocess.Popen(
                 self._command(config), stdout=log, stderr=subprocess.STDOUT,
@@ -148,6 +154,9 @@ class PrometheusSandbox:
                 return
             if "address already in use" not in (root / "prometheus.log").read_text():
                 break
+            if self.requested_port:
+                raise SandboxError(f"port {self.requested_port} on 127.0.0.1 is in use; "
+                                   "pick another or leave the port out")
         log_text = (root / "prometheus.log").read_text()
         raise SandboxError(f"prometheus did not start: {_tail(log_text)}")
 
@@ -210,6 +219,15 @@ def terminate(proc: subprocess.Popen | None, timeout: float) -> None:
 def remove_dir(path: Path | None) -> None:
     if path is not None:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
 
 
 def free_port() -> int:
