@@ -58,6 +58,18 @@ def evaluate_instant(expr: str, data: Sequence[Series], at, *,
     return _run(expr, node, _batch(data, steps, semantics, lookback, [node]))
 
 
+def evaluate_result(expr: str, data: Sequence[Series], steps_ms, *,
+                    semantics: Semantics | str = "2.42.0", lookback="5m") -> Scalar | Vector:
+    """`expr` at the given steps (epoch ms) as the evaluator holds it: a `Scalar`, or a
+    `Vector` whose presence mask tells a missing point from a NaN value."""
+    node = _parse_range_query(expr)
+    steps = np.asarray(steps_ms, dtype=np.int64)
+    batch = _batch(data, steps, semantics, lookback, [node])
+    ctx = Context(expr, batch)
+    with np.errstate(all="ignore"):
+        return ctx.eval(node)
+
+
 def _parse_range_query(expr: str) -> ast.Node:
     node = parse(expr)
     check_range_query(expr, node)
@@ -249,4 +261,4 @@ _HANDLERS = {
     ast.Call: _call,
 }
 
-__all__ = ["evaluate", "evaluate_instant", "evaluate_many", "SCALAR"]
+__all__ = ["evaluate", "evaluate_instant", "evaluate_many", "evaluate_result", "SCALAR"]
