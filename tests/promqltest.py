@@ -289,7 +289,8 @@ def run_case(cmd: Eval, data, storage: Storage, version: str) -> tuple[str, str]
         runs = [(steps, None)]
     for steps, column in runs:
         try:
-            result = evaluate_result(cmd.expr, data, steps, semantics=version)
+            result = evaluate_result(cmd.expr, data, steps, semantics=version,
+                                     sort_by_labels=False)
         except UnsupportedError as err:
             return "refused", construct_of(err)
         except PromQLError as err:

@@ -13,7 +13,9 @@ from .values import Scalar, Vector, drop_name, merge_by_labelset
 _ARITHMETIC = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
     "%": np.fmod,  # math.Mod: the result takes the sign of the dividend
+    "atan2": np.arctan2,
 }
+_KEEP_NAME = COMPARISONS | {"atan2"}  # shouldDropMetricName is false for these
 _COMPARE = {"==": np.equal, "!=": np.not_equal, ">": np.greater, "<": np.less,
             ">=": np.greater_equal, "<=": np.less_equal}
 
@@ -44,7 +46,7 @@ def vector_scalar(op: str, vector: Vector, scalar: Scalar, scalar_left: bool,
         value = vector.values  # the vector's sample value survives, whichever side it is on
     if return_bool:
         value, keep = keep.astype(np.float64), np.ones_like(keep)
-    drop = op not in COMPARISONS or return_bool
+    drop = op not in _KEEP_NAME or return_bool
     labels = [drop_name(ls) for ls in vector.labels] if drop else vector.labels
     present = vector.present & keep
     return merge_by_labelset(Vector(labels, np.array(value, dtype=np.float64), present), expr)
@@ -163,7 +165,7 @@ def result_metric(many: dict[str, str], one: dict[str, str], op: str,
                   matching: VectorMatching) -> dict[str, str]:
     """resultMetric: labels of a matched pair's output sample."""
     out = dict(many)
-    if op not in COMPARISONS:
+    if op not in _KEEP_NAME:
         out.pop(NAME, None)
     if matching.card == "one-to-one":
         if matching.on:
