@@ -17,6 +17,7 @@ from .errors import EvaluationError
 from .numerics import kahan_inc, quantile_sorted, sort_nan_first
 from .semantics import Semantics
 from .values import Vector
+from .xxhash64 import labels_hash
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 MAX_INT64 = 9223372036854774784.0  # largest float that converts to int64 (engine.go)
@@ -44,8 +45,13 @@ def aggregate(op: str, vector: Vector, param, grouping: tuple[str, ...],
     steps = vector.values.shape[1]
     if op in ("topk", "bottomk"):
         return _select_k(op, vector, param, grouping, without, expr)
+    if op in ("limitk", "limit_ratio"):
+        # 3.0's rangeEvalAgg reads these parameters at the first step only.
+        param = np.full_like(param, param[0])
     if op == "limitk":
         return _limit_k(vector, param, grouping, without, expr)
+    if op == "limit_ratio":
+        return _limit_ratio(vector, param, expr)
     if op == "count_values":
         return _count_values(vector, param, grouping, without, expr)
     labels_out, values_out, present_out = [], [], []
@@ -218,6 +224,20 @@ def _limit_k(vector, param, grouping, without, expr) -> Vector:
     for _, rows in group_rows(vector, grouping, without):
         rank = np.cumsum(vector.present[rows], axis=0)
         chosen[rows] = vector.present[rows] & (rank <= ks[None, :])
+    return Vector(vector.labels, vector.values, chosen).nonempty()
+
+
+def _limit_ratio(vector, param, expr) -> Vector:
+    """limit_ratio: a series is kept where its label hash, as a fraction of 2^64, is below
+    the ratio (or, for a negative ratio, at or above 1 + ratio); ratios clamp to [-1, 1]."""
+    if np.isnan(param).any():
+        raise EvaluationError(f"Ratio value {_go_float(param[np.isnan(param)][0])} is NaN", expr)
+    ratio = np.clip(param, -1.0, 1.0)
+    chosen = np.zeros_like(vector.present)
+    for row, labels in enumerate(vector.labels):
+        offset = float(labels_hash(labels)) / 18446744073709551616.0
+        keep = ((ratio >= 0) & (offset < ratio)) | ((ratio < 0) & (offset >= 1.0 + ratio))
+        chosen[row] = vector.present[row] & keep & (param != 0)
     return Vector(vector.labels, vector.values, chosen).nonempty()
 
 

@@ -93,10 +93,10 @@ def label_replace(vector: Vector, dst: str, replacement: str, src: str, regex: s
 
 
 def _go_to_python_regex(regex: str, expr: str) -> str:
-    from .regex import compile_matcher_regex
+    from .regex import compile_matcher_regex, scope_inline_flags
 
     compile_matcher_regex(regex, expr, dotall=False)  # refuses RE2/Python differences
-    return regex
+    return scope_inline_flags(regex)
 
 
 def _replace_one(labels, dst, replacement, src, pattern) -> dict[str, str]:

@@ -20,7 +20,7 @@ PRECEDENCE = {"or": 1, "and": 2, "unless": 2, "==": 3, "!=": 3, "<=": 3, "<": 3,
               ">": 3, "+": 4, "-": 4, "*": 5, "/": 5, "%": 5, "atan2": 5, "^": 6}
 UNARY_OPERAND_PRECEDENCE = 6
 SUPPORTED_AGGREGATORS = {"sum", "avg", "count", "min", "max", "group", "stddev", "stdvar",
-                         "topk", "bottomk", "quantile", "count_values", "limitk"}
+                         "topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"}
 PARAM_AGGREGATORS = {"topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"}
 
 
