@@ -25,12 +25,12 @@ import math
 import os
 import re
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
-from imanalytics.promql import PromQLError, UnsupportedError
+from imanalytics.promql import PromQLError, Semantics, UnsupportedError
 from imanalytics.promql.evaluator import evaluate_result
 from imanalytics.promql.lexer import parse_duration_ms
 from imanalytics.promql.values import Scalar
@@ -259,8 +259,15 @@ class Storage:
                    for name in self.histogram_names)
 
 
+def harness_semantics(tag: str) -> Semantics:
+    """The version's behaviour as Prometheus' own harness runs it: 3.0's test engine turns
+    on delayed name removal (EnableDelayedNameRemoval)."""
+    sem = Semantics.for_version(tag.lstrip("v"))
+    return replace(sem, delayed_name_removal=sem.version.startswith("3."))
+
+
 def run_file(path: Path, tag: str) -> list[Outcome]:
-    version = tag.lstrip("v")
+    version = harness_semantics(tag)
     storage = Storage()
     data: list[Series] | None = None
     out = []
@@ -278,7 +285,7 @@ def run_file(path: Path, tag: str) -> list[Outcome]:
     return out
 
 
-def run_case(cmd: Eval, data, storage: Storage, version: str) -> tuple[str, str]:
+def run_case(cmd: Eval, data, storage: Storage, version: Semantics) -> tuple[str, str]:
     if storage.reads_histograms(cmd.expr) or any(
             values is None and labels is not None for labels, values in cmd.expected):
         return "histogram", ""

@@ -16,7 +16,7 @@ from ..samples import NAME, label_key
 from .errors import EvaluationError
 from .numerics import kahan_inc, quantile_sorted, sort_nan_first
 from .semantics import Semantics
-from .values import Vector
+from .values import DROPPED_NAME, Vector
 from .xxhash64 import labels_hash
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -28,12 +28,14 @@ def group_rows(vector: Vector, grouping: tuple[str, ...], without: bool):
     """Rows per group, in order of first appearance, with the group's output labels."""
     groups: dict[tuple, list[int]] = {}
     out: dict[tuple, dict[str, str]] = {}
-    dropped = set(grouping) | {NAME}
+    dropped = set(grouping) | {NAME, DROPPED_NAME}
     for row, labels in enumerate(vector.labels):
         if without:
             kept = {k: v for k, v in labels.items() if k not in dropped}
         else:
             kept = {k: labels[k] for k in grouping if k in labels}
+            if NAME in grouping and DROPPED_NAME in labels:
+                kept[DROPPED_NAME] = labels[DROPPED_NAME]
         key = label_key(kept)
         groups.setdefault(key, []).append(row)
         out.setdefault(key, kept)
@@ -247,13 +249,14 @@ def _count_values(vector, label, grouping, without, expr) -> Vector:
         raise EvaluationError(f"invalid label name {label!r}", expr)
     steps = vector.values.shape[1]
     grouping = tuple(grouping) if without else tuple(grouping) + (label,)
+    dropped = set(grouping) | {NAME, DROPPED_NAME}
     counts: dict[tuple, tuple[dict, np.ndarray]] = {}
     for row, labels in enumerate(vector.labels):
         for step in np.flatnonzero(vector.present[row]):
             tagged = dict(labels)
             tagged[label] = format_go_float(vector.values[row, step])
             if without:
-                kept = {k: v for k, v in tagged.items() if k not in set(grouping) | {NAME}}
+                kept = {k: v for k, v in tagged.items() if k not in dropped}
             else:
                 kept = {k: tagged[k] for k in grouping if k in tagged}
             key = label_key(kept)

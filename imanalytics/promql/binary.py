@@ -8,7 +8,7 @@ import numpy as np
 from ..samples import NAME, format_series, label_key
 from .ast import COMPARISONS, VectorMatching
 from .errors import EvaluationError
-from .values import Scalar, Vector, drop_name, merge_by_labelset
+from .values import DROPPED_NAME, Scalar, Vector, drop_name, merge_by_labelset
 
 _ARITHMETIC = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
@@ -55,7 +55,7 @@ def vector_scalar(op: str, vector: Vector, scalar: Scalar, scalar_left: bool,
 def signature(labels: dict[str, str], matching: VectorMatching) -> tuple:
     if matching.on:
         return tuple(labels.get(name, "") for name in sorted(set(matching.labels)))
-    ignored = set(matching.labels) | {NAME}
+    ignored = set(matching.labels) | {NAME, DROPPED_NAME}
     return tuple(sorted((k, v) for k, v in labels.items() if k not in ignored))
 
 
@@ -166,7 +166,7 @@ def result_metric(many: dict[str, str], one: dict[str, str], op: str,
     """resultMetric: labels of a matched pair's output sample."""
     out = dict(many)
     if op not in _KEEP_NAME:
-        out.pop(NAME, None)
+        out = drop_name(out)
     if matching.card == "one-to-one":
         if matching.on:
             out = {k: v for k, v in out.items() if k in set(matching.labels)}

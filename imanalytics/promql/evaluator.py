@@ -20,7 +20,15 @@ from .selectors import RangeSamples, Store, instant_vector, range_samples
 from .semantics import Semantics
 from .signatures import DATE_FUNCTIONS, HISTOGRAM_ONLY
 from .timegrid import duration_ms, step_grid, to_ms
-from .values import Scalar, Vector, drop_name, merge_by_labelset, require_unique_labelsets
+from .values import (
+    DELAYED_NAME_REMOVAL,
+    Scalar,
+    Vector,
+    drop_name,
+    finish_names,
+    merge_by_labelset,
+    require_unique_labelsets,
+)
 
 # Prometheus' default --query.max-samples: the most points one expression may build.
 MAX_POINTS = 50_000_000
@@ -101,8 +109,13 @@ def _batch(data, steps, sem, lookback, nodes, max_points) -> Batch:
 def _value(expr: str, node: ast.Node, batch: Batch) -> Scalar | Vector:
     check_points(expr, estimate_points(node, batch), batch.max_points)
     ctx = Context(expr, batch)
-    with np.errstate(all="ignore"):
-        return ctx.eval(node)
+    token = DELAYED_NAME_REMOVAL.set(batch.sem.delayed_name_removal)
+    try:
+        with np.errstate(all="ignore"):
+            result = ctx.eval(node)
+    finally:
+        DELAYED_NAME_REMOVAL.reset(token)
+    return finish_names(result, expr) if isinstance(result, Vector) else result
 
 
 def _run(expr: str, node: ast.Node, batch: Batch) -> pd.DataFrame:

@@ -9,7 +9,7 @@ import numpy as np
 from ..samples import NAME
 from . import ast
 from .errors import EvaluationError
-from .values import Scalar, Vector, drop_name, merge_by_labelset
+from .values import DROPPED_NAME, Scalar, Vector, drop_name, merge_by_labelset, metric_name
 
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
@@ -99,12 +99,29 @@ def _go_to_python_regex(regex: str, expr: str) -> str:
     return scope_inline_flags(regex)
 
 
+def _label(labels: dict[str, str], name: str) -> str:
+    return metric_name(labels) if name == NAME else labels.get(name, "")
+
+
+def _set_label(labels: dict[str, str], name: str, value: str) -> dict[str, str]:
+    out = dict(labels)
+    if name == NAME:
+        out.pop(DROPPED_NAME, None)  # a name set again is kept
+    if value:
+        out[name] = value
+    else:
+        out.pop(name, None)
+    return out
+
+
 def _replace_one(labels, dst, replacement, src, pattern) -> dict[str, str]:
-    match = pattern.fullmatch(labels.get(src, ""))
+    match = pattern.fullmatch(_label(labels, src))
     if match is None:
         return labels
     value = go_expand(replacement, match)
     out = dict(labels)
+    if dst == NAME:
+        return _set_label(labels, dst, value)
     if value:
         out[dst] = value
     else:
@@ -206,15 +223,8 @@ def label_join(vector: Vector, dst: str, sep: str, sources: list[str], expr: str
     for src in sources:
         if not _LABEL_NAME.fullmatch(src):
             raise EvaluationError(f"invalid source label name in label_join(): {src}", expr)
-    labels = []
-    for ls in vector.labels:
-        value = sep.join(ls.get(src, "") for src in sources)
-        out = dict(ls)
-        if value:
-            out[dst] = value
-        else:
-            out.pop(dst, None)
-        labels.append(out)
+    labels = [_set_label(ls, dst, sep.join(_label(ls, src) for src in sources))
+              for ls in vector.labels]
     return merge_by_labelset(Vector(labels, vector.values, vector.present), expr)
 
 

@@ -5,7 +5,7 @@ Each flag records the Prometheus release that introduced the change (see `CHANGE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 # flag -> (first version with the new behaviour, what changed)
 CHANGES: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -83,6 +83,9 @@ class Semantics:
     atan2_drops_name: bool = False
     sort_by_label_full_tiebreak: bool = False
     numbers_as_durations: bool = False
+    # Prometheus' feature flag promql-delayed-name-removal (3.0, off by default; its own
+    # test harness turns it on): not a version change, so set it with dataclasses.replace.
+    delayed_name_removal: bool = False
     stddev_nan_on_non_finite: bool = False
     holt_winters_renamed: bool = False
 
@@ -97,7 +100,8 @@ class Semantics:
         return value if isinstance(value, Semantics) else cls.for_version(value)
 
     def changes(self) -> dict[str, bool]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "version"}
+        """The version-dependent switches (feature flags such as delayed_name_removal aside)."""
+        return {name: getattr(self, name) for name in CHANGES}
 
 
 def parse_version(version: str) -> tuple[int, int, int]:
