@@ -33,6 +33,7 @@ class Batch:
         self.sem = sem
         self.lookback_ms = lookback_ms
         self.max_points = 50_000_000
+        self.subquery_step_ms = 60_000  # a subquery's step where it names none
         self.results = Results(trees)
         # What @ start() and @ end() mean: the outermost query's first and last step.
         self.query_start, self.query_end = int(steps[0]), int(steps[-1])
@@ -45,6 +46,7 @@ class Batch:
         inner = Batch(self.store, steps, self.sem, self.lookback_ms, [tree])
         inner.query_start, inner.query_end = self.query_start, self.query_end
         inner.max_points = self.max_points
+        inner.subquery_step_ms = self.subquery_step_ms
         return inner
 
     def at_ms(self, at) -> int | None:

@@ -14,7 +14,7 @@ from . import aggregations, ast, binary, functions, histograms
 from . import range_functions as rf
 from .ast import MATRIX, SCALAR, SET_OPERATORS, VECTOR
 from .batch import Batch
-from .errors import PromQLSyntaxError, QueryTooLargeError, UnsupportedError
+from .errors import PromQLError, PromQLSyntaxError, QueryTooLargeError, UnsupportedError
 from .parser import check_range_query, parse, source
 from .selectors import RangeSamples, Store, instant_vector, range_samples
 from .semantics import Semantics
@@ -32,26 +32,27 @@ from .values import (
 
 # Prometheus' default --query.max-samples: the most points one expression may build.
 MAX_POINTS = 50_000_000
-# A subquery without a step runs at this resolution (Prometheus' default evaluation interval).
-DEFAULT_SUBQUERY_STEP_MS = 60_000
 
 
 def evaluate(expr: str, data: Sequence[Series], start, end, step, *,
              semantics: Semantics | str = "2.42.0", lookback="5m",
-             max_points: int = MAX_POINTS) -> pd.DataFrame:
+             max_points: int = MAX_POINTS, subquery_step="1m") -> pd.DataFrame:
     """Evaluate `expr` like Prometheus' /api/v1/query_range over the raw samples in `data`.
 
     Returns a wide frame: one row per step from `start` to `end`, one column per result
     series (NaN where it has no point); a scalar result is one column named "{}". An
     expression that would build more than `max_points` points is refused before it runs.
+    Subqueries without a step (``x[1h:]``) run at `subquery_step`, the server's global
+    ``evaluation_interval``.
     """
     return evaluate_many([expr], data, start, end, step, semantics=semantics,
-                         lookback=lookback, max_points=max_points)[0]
+                         lookback=lookback, max_points=max_points,
+                         subquery_step=subquery_step)[0]
 
 
 def evaluate_many(exprs: Sequence[str], data: Sequence[Series], start, end, step, *,
                   semantics: Semantics | str = "2.42.0", lookback="5m",
-                  max_points: int = MAX_POINTS) -> list[pd.DataFrame]:
+                  max_points: int = MAX_POINTS, subquery_step="1m") -> list[pd.DataFrame]:
     """`evaluate` for several expressions over the same data and grid, one frame each.
 
     The expressions share their work: selections, window bounds per timeline and every
@@ -64,24 +65,26 @@ def evaluate_many(exprs: Sequence[str], data: Sequence[Series], start, end, step
     sem = Semantics.coerce(semantics)
     nodes = [_parse_range_query(expr, sem) for expr in exprs]
     steps = step_grid(start, end, step)
-    batch = _batch(data, steps, sem, lookback, nodes, max_points)
+    batch = _batch(data, steps, sem, lookback, nodes, max_points, subquery_step)
+    batch.query_end = to_ms(end)  # @ end() is the requested end, on the grid or not
     return [_run(expr, node, batch) for expr, node in zip(exprs, nodes, strict=True)]
 
 
 def evaluate_instant(expr: str, data: Sequence[Series], at, *,
                      semantics: Semantics | str = "2.42.0", lookback="5m",
-                     max_points: int = MAX_POINTS) -> pd.DataFrame:
+                     max_points: int = MAX_POINTS, subquery_step="1m") -> pd.DataFrame:
     """Evaluate `expr` at one instant (like /api/v1/query for vector and scalar results)."""
     sem = Semantics.coerce(semantics)
     node = _parse_range_query(expr, sem)
     steps = np.array([to_ms(at)], dtype=np.int64)
-    return _run(expr, node, _batch(data, steps, sem, lookback, [node], max_points))
+    return _run(expr, node, _batch(data, steps, sem, lookback, [node], max_points,
+                                   subquery_step))
 
 
 def evaluate_result(expr: str, data: Sequence[Series], steps_ms, *,
                     semantics: Semantics | str = "2.42.0", lookback="5m",
-                    max_points: int = MAX_POINTS, sort_by_labels: bool = True,
-                    ) -> Scalar | Vector:
+                    max_points: int = MAX_POINTS, subquery_step="1m",
+                    sort_by_labels: bool = True) -> Scalar | Vector:
     """`expr` at the given steps (epoch ms) as the evaluator holds it: a `Scalar`, or a
     `Vector` whose presence mask tells a missing point from a NaN value (rows in
     Prometheus' output order for instant queries). With `sort_by_labels` False, selectors
@@ -89,7 +92,8 @@ def evaluate_result(expr: str, data: Sequence[Series], steps_ms, *,
     sem = Semantics.coerce(semantics)
     node = _parse_range_query(expr, sem)
     steps = np.asarray(steps_ms, dtype=np.int64)
-    batch = _batch(Store(data, sort_by_labels), steps, sem, lookback, [node], max_points)
+    batch = _batch(Store(data, sort_by_labels), steps, sem, lookback, [node], max_points,
+                   subquery_step)
     return _value(expr, node, batch)
 
 
@@ -99,10 +103,12 @@ def _parse_range_query(expr: str, sem: Semantics) -> ast.Node:
     return node
 
 
-def _batch(data, steps, sem, lookback, nodes, max_points) -> Batch:
-    lookback_ms = duration_ms(lookback)
-    batch = Batch(data, steps, sem, lookback_ms, nodes)
+def _batch(data, steps, sem, lookback, nodes, max_points, subquery_step) -> Batch:
+    batch = Batch(data, steps, sem, duration_ms(lookback), nodes)
     batch.max_points = max_points
+    batch.subquery_step_ms = duration_ms(subquery_step)
+    if batch.subquery_step_ms <= 0:
+        raise PromQLError(f"subquery_step must be positive, got {subquery_step!r}")
     return batch
 
 
@@ -126,11 +132,11 @@ def _run(expr: str, node: ast.Node, batch: Batch) -> pd.DataFrame:
     return wide_frame(batch.steps, result.labels, values.T)
 
 
-def subquery_grid(outer_steps: np.ndarray, node: ast.Subquery) -> np.ndarray:
+def subquery_grid(outer_steps: np.ndarray, node: ast.Subquery, default_step: int) -> np.ndarray:
     """A subquery's own grid: every multiple of its step from the first window's start to
     the last evaluation time (engine.go, evalSubquery)."""
     steps = outer_steps - node.offset_ms
-    step = node.step_ms or DEFAULT_SUBQUERY_STEP_MS
+    step = node.step_ms or default_step
     first = int(steps.min()) - node.range_ms
     start = step * (first // step)
     if start < first:
@@ -150,7 +156,7 @@ def estimate_points(node: ast.Node, batch: Batch, steps: np.ndarray | None = Non
     if isinstance(node, ast.Subquery):
         at = batch.at_ms(node.at)
         outer = steps if at is None else np.array([at], dtype=np.int64)
-        inner = subquery_grid(outer, node)
+        inner = subquery_grid(outer, node, batch.subquery_step_ms)
         return estimate_points(node.expr, batch, inner)
     return max((estimate_points(c, batch, steps) for c in ast.children(node)), default=0)
 
@@ -368,7 +374,7 @@ def _subquery_samples(ctx: Context, node: ast.Subquery):
     """Evaluate a subquery's expression on its own grid (`subquery_grid`)."""
     at = ctx.batch.at_ms(node.at)
     outer = ctx.steps if at is None else np.array([at], dtype=np.int64)
-    inner_steps = subquery_grid(outer, node)
+    inner_steps = subquery_grid(outer, node, ctx.batch.subquery_step_ms)
     inner = Context(ctx.expr, ctx.batch.child(inner_steps, node.expr))
     vector = inner.eval(node.expr)
     labels, samples = [], []
