@@ -13,7 +13,6 @@ Not a test.
 
 from __future__ import annotations
 
-import argparse
 import os
 import statistics
 import sys
@@ -22,7 +21,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_promql import _grid, local_side, log, server_side  # noqa: E402
+from bench_promql import _grid, fleet_arguments, local_side, log, server_side  # noqa: E402
 
 from imanalytics.promql.timegrid import duration_ms  # noqa: E402
 from imanalytics.sandbox import PrometheusSandbox  # noqa: E402
@@ -40,14 +39,7 @@ EXPRESSIONS = [
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--instances", type=int, default=6)
-    parser.add_argument("--days", type=float, default=28)
-    parser.add_argument("--step", default="1m")
-    parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--end", default="2026-03-02T00:00:00Z")
-    args = parser.parse_args()
+    args = fleet_arguments(__doc__.splitlines()[0])
     workload = simulate(args.instances, args.days, args.seed, args.end)
     grid = _grid(workload, duration_ms(args.step))
     log(f"simulated {workload!r}; backfilling ...")
