@@ -12,6 +12,7 @@ timeline.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
+from .alerting.humanize import FUNCTIONS as HUMANIZE
 from .alerting.rule_tests import expand
 from .errors import ImanalyticsError
 from .promql import PromQLError, Semantics, evaluate_result
@@ -200,18 +202,67 @@ def _expand(rule: dict, labels: dict, value: float, name: str, path: Path):
     try:
         extra = {str(k): _template(str(v), labels, value)
                  for k, v in (rule.get("labels") or {}).items()}
-        annotations = {str(k): _template(str(v), labels, value)
-                       for k, v in (rule.get("annotations") or {}).items()}
     except ValueError as err:
         raise RuleFileEvaluationError(f"{path}: alert {name!r}: {err}") from None
+    annotations = {str(k): _annotation(str(v), labels, value)
+                   for k, v in (rule.get("annotations") or {}).items()}
     alert_labels = template_labels | {k: v for k, v in extra.items() if v} | {"alertname": name}
     return alert_labels, annotations
 
 
+_PRINTF = re.compile(r'\{\{\s*printf\s+"(%[-+ #0]*\d*(?:\.\d+)?[dfegsv])"\s+\$value\s*\}\}')
+_PIPED_LITERAL = re.compile(r'\{\{\s*"([^"]*)"\s*\|\s*(\w+)\s*\}\}')
+_PLAIN_VALUE = re.compile(r"\{\{\s*\$value\s*\}\}")
+_WITH_LABEL = re.compile(r"\{\{\s*with\s+\$labels\.(\w+)\s*(-?)\}\}(.*?)\{\{(-?)\s*end\s*\}\}",
+                         re.DOTALL)
+_DOT = re.compile(r"\{\{-?\s*\.\s*-?\}\}")
+
+
+def _annotation(text: str, labels: dict, value: float) -> str:
+    """An annotation; one this module cannot expand (a template running a query, ...) says
+    so instead of failing the backtest (alert timing does not depend on it)."""
+    try:
+        return _template(text, labels, value)
+    except ValueError as err:
+        return f"<not expanded: {err}>"
+
+
 def _template(text: str, labels: dict, value: float) -> str:
-    for form in ("{{ $value }}", "{{$value}}"):
-        text = text.replace(form, go_value(value))
-    return expand(text, labels, value)
+    """The text/template forms alert rules use: $labels.x, $value (plain, piped to a
+    humanize function or through printf) and a quoted number piped to a function."""
+    text = _WITH_LABEL.sub(lambda m: _with(m, labels), text)
+    text = _PLAIN_VALUE.sub(lambda m: go_value(value), text)
+    text = _PRINTF.sub(lambda m: _printf(m.group(1), value), text)
+
+    def piped(match: re.Match) -> str:
+        if match.group(2) not in HUMANIZE:
+            raise ValueError(f"template function {match.group(2)!r} is not supported")
+        return HUMANIZE[match.group(2)](float(match.group(1)))
+
+    return expand(_PIPED_LITERAL.sub(piped, text), labels, value)
+
+
+def _with(match: re.Match, labels: dict) -> str:
+    """{{ with $labels.x -}} ... {{ . }} ... {{- end }}: the body where the label is set."""
+    value = labels.get(match.group(1), "")
+    if not value:
+        return ""
+    body = match.group(3)
+    if match.group(2):
+        body = body.lstrip()
+    if match.group(4):
+        body = body.rstrip()
+    return _DOT.sub(value, body)
+
+
+def _printf(spec: str, value: float) -> str:
+    if spec[-1] == "v":
+        return go_value(value)
+    if spec[-1] == "d":
+        return spec % int(value) if math.isfinite(value) else f"%!d(float64={go_value(value)})"
+    if not math.isfinite(value):
+        return go_value(value)
+    return spec % value
 
 
 def go_value(v: float) -> str:
