@@ -233,9 +233,9 @@ def _unary(ctx: Context, node: ast.Unary):
 
 
 def _aggregate(ctx: Context, node: ast.Aggregate) -> Vector:
-    param = node.param
-    if isinstance(node.param, ast.StringLiteral):
-        param = node.param.value
+    param = None if node.param is None else ast.unwrap(node.param)
+    if isinstance(param, ast.StringLiteral):
+        param = param.value
     elif node.param is not None:
         param = ctx.scalar(node.param).values
     vector = ctx.eval(node.expr)
