@@ -307,7 +307,7 @@ class _Parser:
             return self.call()
         if token.kind in ("ident", "keyword") or self.at("{"):
             return self.selector()
-        self.fail(f"unexpected {self.describe(token)}")
+        self.fail(f"unexpected {self.describe(token)}, expected an expression")
 
     def call(self) -> ast.Node:
         name_token = self.advance()
