@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +57,7 @@ class _Alert:
     fired_at: int | None = None
     resolved_at: int | None = None
     keep_firing_since: int | None = None
-    annotations: dict[str, str] = field(default_factory=dict)
+    source: tuple = ({}, 0.0)  # the last sample's labels and value, for the annotations
 
 
 def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, step, *,
@@ -136,35 +136,40 @@ def _alert(rule: dict, rows, steps: np.ndarray, path: Path):
     active: dict[tuple, _Alert] = {}
     written: dict[tuple, tuple[dict, dict[int, float]]] = {}
     episodes: list[dict] = []
+    templated = any("{{" in str(v) for v in (rule.get("labels") or {}).values())
+    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, path)
+             for labels, _, _ in rows]
     for i, ts in enumerate(steps):
         results = {}
-        for labels, values, present in rows:
+        for row, (labels, values, present) in enumerate(rows):
             if present[i]:
-                alert_labels, annotations = _expand(rule, labels, values[i], name, path)
-                results[label_key(alert_labels)] = (alert_labels, annotations)
-        _advance(active, results, int(ts), hold, keep_for, episodes, name)
+                alert_labels = fixed[row] or _alert_labels(rule, labels, values[i], name, path)
+                results[alert_labels[1]] = (alert_labels[0], (labels, values[i]))
+        _advance(active, results, int(ts), hold, keep_for, episodes, rule)
         for alert in active.values():
             _write(written, alert.labels | {NAME: "ALERTS", "alertstate": alert.state},
                    int(ts), 1.0)
             _write(written, alert.labels | {NAME: "ALERTS_FOR_STATE"}, int(ts),
                    float(alert.active_at // 1000))
-    episodes += [_episode(name, alert) for alert in active.values()]
+    episodes += [_episode(rule, alert) for alert in active.values()]
     series = []
     for labels, points in written.values():
-        present = np.array([int(t) in points for t in steps])
-        values = np.array([points.get(int(t), np.nan) for t in steps])
+        present = np.zeros(len(steps), dtype=bool)
+        values = np.full(len(steps), np.nan)
+        at = np.searchsorted(steps, np.fromiter(points, dtype=np.int64))
+        present[at], values[at] = True, np.fromiter(points.values(), dtype=np.float64)
         series.append(_with_staleness(labels, values, present, steps))
     return series, episodes
 
 
-def _advance(active, results, ts, hold, keep_for, episodes, name) -> None:
+def _advance(active, results, ts, hold, keep_for, episodes, rule) -> None:
     """One evaluation of an alerting rule (rules/alerting.go, AlertingRule.Eval); an alert
     that ends goes to `episodes` (a later result with its labels starts a new one)."""
-    for key, (labels, notes) in results.items():
+    for key, (labels, source) in results.items():
         if key in active:
-            active[key].annotations = notes
+            active[key].source = source
         else:
-            active[key] = _Alert(labels, ts, annotations=notes)
+            active[key] = _Alert(labels, ts, source=source)
     for key, alert in list(active.items()):
         if key not in results:
             keep = False
@@ -174,7 +179,7 @@ def _advance(active, results, ts, hold, keep_for, episodes, name) -> None:
                 keep = ts - alert.keep_firing_since < keep_for
             if not keep:
                 alert.state, alert.resolved_at = "inactive", ts
-                episodes.append(_episode(name, alert))
+                episodes.append(_episode(rule, alert))
                 del active[key]
                 continue
         else:
@@ -183,13 +188,17 @@ def _advance(active, results, ts, hold, keep_for, episodes, name) -> None:
             alert.state, alert.fired_at = "firing", ts
 
 
-def _episode(name: str, alert: _Alert) -> dict:
+def _episode(rule: dict, alert: _Alert) -> dict:
+    """An alert's episode, its annotations expanded for its last sample."""
     def stamp(ms):
         return pd.NaT if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
 
-    return {"alertname": name, "labels": format_series(alert.labels),
+    labels, value = alert.source
+    notes = {str(k): _annotation(str(v), labels, float(value))
+             for k, v in (rule.get("annotations") or {}).items()}
+    return {"alertname": rule["alert"], "labels": format_series(alert.labels),
             "active_at": stamp(alert.active_at), "fired_at": stamp(alert.fired_at),
-            "resolved_at": stamp(alert.resolved_at), "annotations": dict(alert.annotations)}
+            "resolved_at": stamp(alert.resolved_at), "annotations": notes}
 
 
 def _write(written, labels: dict, ts: int, value: float) -> None:
@@ -197,17 +206,16 @@ def _write(written, labels: dict, ts: int, value: float) -> None:
     written.setdefault(key, (labels, {}))[1][ts] = value
 
 
-def _expand(rule: dict, labels: dict, value: float, name: str, path: Path):
+def _alert_labels(rule: dict, labels: dict, value: float, name: str, path: Path):
+    """An alert's labels (the sample's, the rule's expanded, alertname) and their key."""
     template_labels = {k: v for k, v in labels.items() if k != NAME}
     try:
         extra = {str(k): _template(str(v), labels, value)
                  for k, v in (rule.get("labels") or {}).items()}
     except ValueError as err:
         raise RuleFileEvaluationError(f"{path}: alert {name!r}: {err}") from None
-    annotations = {str(k): _annotation(str(v), labels, value)
-                   for k, v in (rule.get("annotations") or {}).items()}
     alert_labels = template_labels | {k: v for k, v in extra.items() if v} | {"alertname": name}
-    return alert_labels, annotations
+    return alert_labels, label_key(alert_labels)
 
 
 _PRINTF = re.compile(r'\{\{\s*printf\s+"(%[-+ #0]*\d*(?:\.\d+)?[dfegsv])"\s+\$value\s*\}\}')
