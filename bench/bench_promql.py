@@ -58,16 +58,20 @@ KINDS = ("counter rates", "histogram quantiles", "ratios", "gauges")
 ALL = "all rules, one batch"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def fleet_arguments(description: str) -> argparse.Namespace:
+    """The simulated fleet, grid and repetitions, as every PromQL bench takes them."""
+    parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--instances", type=int, default=6)
     parser.add_argument("--days", type=float, default=28)
     parser.add_argument("--step", default="1m")
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--end", default="2026-03-02T00:00:00Z")
-    args = parser.parse_args()
-    run(args)
+    return parser.parse_args()
+
+
+def main() -> None:
+    run(fleet_arguments(__doc__.splitlines()[0]))
 
 
 def run(args) -> None:

@@ -232,11 +232,7 @@ def test_unknown_versions_are_refused():
 # -- refusals and syntax errors ---------------------------------------------------------
 
 @pytest.mark.parametrize("expr, construct", [
-    ("predict_linear(x[5m], 3600)", "function 'predict_linear' in 'predict_linear(x[5m], 3600)'"),
-    ("rate(x[5m:1m])", "subquery in 'x[5m:1m]'"),
-    ("x @ 100", "the @ modifier"),
-    ("count_values(\"v\", x)", "aggregation 'count_values'"),
-    ("x atan2 y", "binary operator 'atan2'"),
+    ("info(x)", "function 'info' in 'info(x)'"),
     ('x{a=~"\\\\p{L}+"}', "regex feature"),
     ('x{a=~"(?=a)b"}', "regex feature"),
 ])
@@ -275,3 +271,46 @@ def test_precedence_and_associativity():
     assert evaluate_instant("2 * 3 > bool 5", [], 0).iloc[0, 0] == 1.0
     assert parse("a or b and c").op == "or"
     assert parse("a unless b or c").op == "or"
+
+
+@pytest.mark.parametrize("expr, message, position", [
+    ("x[5m:0s]", "step must be greater than 0", 6),
+    ("rate(x[5m])[10m:1m]", "", 0),
+    ("x @ foo", "unexpected ident 'foo' in @, expected timestamp", 5),
+    ("x @ 1 @ 2", "@ may not be set multiple times", 7),
+    ("x @ 100 [5m]", "no @ modifiers allowed before range", 9),
+    ("sum(x) offset 5m", "offset modifier must be preceded by", 15),
+    ("x[100]", "unexpected number '100' in range selector, expected duration", 3),
+    ("x offset 50", "unexpected number '50' in offset, expected duration", 10),
+])
+def test_modifier_syntax_errors_name_position_and_expectation(expr, message, position):
+    if not message:  # a subquery of a range function's result is valid
+        evaluate_instant(f"max_over_time({expr})", [], 0)
+        return
+    with pytest.raises(PromQLSyntaxError) as err:
+        evaluate_instant(expr, [], 0)
+    assert message in str(err.value)
+    assert f"position {position} " in str(err.value)
+
+
+def test_numbers_as_durations_from_3_0():
+    data = load(10, 'x{a="1"} 1 2 3 4 5 6 7 8 9 10')
+    assert instant("sum_over_time(x[30])", data, 90, "3.0.0") == \
+        instant("sum_over_time(x[30s])", data, 90, "3.0.0")
+    assert instant("x offset 20", data, 90, "3.0.0") == {'x{a="1"}': 8.0}
+    with pytest.raises(PromQLSyntaxError, match="expected duration"):
+        instant("sum_over_time(x[30])", data, 90, "2.53.0")
+
+
+def test_point_limit_refuses_before_evaluating():
+    from imanalytics.promql import QueryTooLargeError, evaluate
+
+    data = load(60, "\n".join(f'x{{a="{i}"}} 0+1x100' for i in range(10)))
+    with pytest.raises(QueryTooLargeError, match=r"would build 1,010 points, more than the "
+                       r"limit of 1,000") as err:
+        evaluate("sum(x)", data, 0, 6000, 60, max_points=1000)
+    assert "'sum(x)'" in str(err.value)
+    # A subquery counts the points of its own grid: from 10m before the first step, 111 steps.
+    with pytest.raises(QueryTooLargeError, match="1,110 points"):
+        evaluate("max_over_time(x[10m:1m])", data, 0, 6000, 60, max_points=1100)
+    assert evaluate("sum(x)", data, 0, 6000, 60, max_points=1010).shape == (101, 1)

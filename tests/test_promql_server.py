@@ -140,6 +140,52 @@ absent(im_nothing{job="x"})
 absent(im_connections)
 absent(im_connections{job="im-server", instance=~"im-1"})
 absent(im_logins_total{instance="im-9"})
+max_over_time(rate(im_messages_total[5m])[30m:1m])
+avg_over_time(sum by (region) (rate(im_messages_total[5m]))[1h:5m])
+min_over_time(im_connections[10m:])
+sum_over_time(im_connections[20m:90s] offset 10m)
+rate(im_messages_total[5m:30s])
+max_over_time(deriv(im_connections[10m])[30m:2m])
+im_connections @ 1767229200
+im_connections @ start()
+rate(im_messages_total[5m] @ end())
+sum_over_time(im_connections[10m:1m] @ 1767230000)
+im_connections offset 5m @ 1767229200
+predict_linear(im_connections[30m], 3600)
+predict_linear(im_queue_depth[10m], -600)
+deriv(im_connections[15m])
+holt_winters(im_connections[20m], 0.3, 0.6)
+absent_over_time(im_logins_total{instance="im-1"}[2m])
+absent_over_time(im_nothing{job="x"}[5m])
+present_over_time(im_connections[3m])
+clamp(im_connections, 490, 505)
+clamp(im_connections, 600, 500)
+round(im_clock_skew_seconds, 0.01)
+round(im_connections)
+ceil(im_clock_skew_seconds)
+floor(rate(im_messages_total[5m]))
+sqrt(im_connections)
+exp(im_clock_skew_seconds)
+ln(im_connections)
+log10(im_connections)
+sgn(im_clock_skew_seconds)
+sin(im_clock_skew_seconds) + atan2(im_clock_skew_seconds, 2)
+im_clock_skew_seconds atan2 on(instance) im_connections
+deg(im_clock_skew_seconds) / rad(im_clock_skew_seconds)
+timestamp(im_connections)
+timestamp(im_logins_total offset 1m)
+timestamp(rate(im_messages_total[5m]))
+hour()
+minute(timestamp(im_connections))
+day_of_week() + day_of_month() + day_of_year() + days_in_month() + month() + year()
+label_join(im_connections, "where", "/", "region", "instance")
+label_join(im_connections, "instance", "")
+count_values("depth", im_queue_depth)
+count_values by (instance) ("depth", im_queue_depth)
+sort(im_connections)
+sort_desc(rate(im_messages_total[5m]))
+im_connections{instance=~"(?i)IM-1"}
+im_connections{instance=~"i(?i)M-.*"}
 """
 
 # Prometheus fails these with a matching or duplicate-labelset error; so must we.
@@ -153,6 +199,7 @@ abs({__name__=~"im_delivery_seconds_count|im_clock_skew_seconds"})
 im_queue_depth + on(instance) im_connections
 label_replace(im_connections, "instance", "all", "job", ".*")
 topk(NaN, im_connections)
+holt_winters(im_connections[20m], 1.5, 0.5)
 """
 
 
@@ -178,7 +225,8 @@ def check(server, data, expr: str, start_ms: int, end_ms: int, step_ms: int) -> 
         with pytest.raises(PromQLError):
             evaluate(expr, data, start_ms / 1000, end_ms / 1000, step_ms / 1000)
         return
-    frame = evaluate(expr, data, start_ms / 1000, end_ms / 1000, step_ms / 1000)
+    frame = evaluate(expr, data, start_ms / 1000, end_ms / 1000, step_ms / 1000,
+                     subquery_step=server.evaluation_interval)
     problems = compare(frame, served)
     assert not problems, f"{expr} over {(start_ms, end_ms, step_ms)}:\n" + "\n".join(problems)
 

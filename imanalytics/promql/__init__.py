@@ -6,8 +6,14 @@ pins the Prometheus version whose behaviour is reproduced.
 """
 
 from .ast import Node
-from .errors import EvaluationError, PromQLError, PromQLSyntaxError, UnsupportedError
-from .evaluator import evaluate, evaluate_instant, evaluate_many
+from .errors import (
+    EvaluationError,
+    PromQLError,
+    PromQLSyntaxError,
+    QueryTooLargeError,
+    UnsupportedError,
+)
+from .evaluator import evaluate, evaluate_instant, evaluate_many, evaluate_result
 from .parser import parse
 from .semantics import CHANGES, Semantics
 
@@ -17,10 +23,12 @@ __all__ = [
     "Node",
     "PromQLError",
     "PromQLSyntaxError",
+    "QueryTooLargeError",
     "Semantics",
     "UnsupportedError",
     "evaluate",
     "evaluate_instant",
     "evaluate_many",
+    "evaluate_result",
     "parse",
 ]

@@ -8,6 +8,7 @@ operation sequence as Prometheus.
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -15,8 +16,10 @@ from ..samples import NAME, label_key
 from .errors import EvaluationError
 from .numerics import kahan_inc, quantile_sorted, sort_nan_first
 from .semantics import Semantics
-from .values import Vector
+from .values import DROPPED_NAME, Vector
+from .xxhash64 import labels_hash
 
+_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 MAX_INT64 = 9223372036854774784.0  # largest float that converts to int64 (engine.go)
 MIN_INT64 = -9223372036854775808.0
 
@@ -25,23 +28,34 @@ def group_rows(vector: Vector, grouping: tuple[str, ...], without: bool):
     """Rows per group, in order of first appearance, with the group's output labels."""
     groups: dict[tuple, list[int]] = {}
     out: dict[tuple, dict[str, str]] = {}
-    dropped = set(grouping) | {NAME}
+    dropped = set(grouping) | {NAME, DROPPED_NAME}
     for row, labels in enumerate(vector.labels):
         if without:
             kept = {k: v for k, v in labels.items() if k not in dropped}
         else:
             kept = {k: labels[k] for k in grouping if k in labels}
+            if NAME in grouping and DROPPED_NAME in labels:
+                kept[DROPPED_NAME] = labels[DROPPED_NAME]
         key = label_key(kept)
         groups.setdefault(key, []).append(row)
         out.setdefault(key, kept)
     return [(out[key], rows) for key, rows in groups.items()]
 
 
-def aggregate(op: str, vector: Vector, param: np.ndarray | None, grouping: tuple[str, ...],
+def aggregate(op: str, vector: Vector, param, grouping: tuple[str, ...],
               without: bool, sem: Semantics, expr: str) -> Vector:
     steps = vector.values.shape[1]
     if op in ("topk", "bottomk"):
         return _select_k(op, vector, param, grouping, without, expr)
+    if op in ("limitk", "limit_ratio"):
+        # 3.0's rangeEvalAgg reads these parameters at the first step only.
+        param = np.full_like(param, param[0])
+    if op == "limitk":
+        return _limit_k(vector, param, grouping, without, expr)
+    if op == "limit_ratio":
+        return _limit_ratio(vector, param, expr)
+    if op == "count_values":
+        return _count_values(vector, param, grouping, without, expr)
     labels_out, values_out, present_out = [], [], []
     for labels, rows in group_rows(vector, grouping, without):
         values, present = _rows(vector, rows)
@@ -78,7 +92,10 @@ def _reduce(op, values, present, param, sem, expr) -> np.ndarray:
             pick = np.fmax if op == "max" else np.fmin
             return pick.reduce(masked, axis=0)
         if op in ("stddev", "stdvar"):
-            return _variance(values, present, op == "stddev")
+            out = _variance(values, present, op == "stddev")
+            if sem.stddev_nan_on_non_finite:
+                out[(present & ~np.isfinite(values)).any(axis=0)] = np.nan
+            return out
         if op == "quantile":
             return _quantile(param, values, present)
     raise EvaluationError(f"aggregation {op!r} not implemented", expr)
@@ -186,10 +203,80 @@ def _quantile(q, values, present) -> np.ndarray:
 def _select_k(op, vector, param, grouping, without, expr) -> Vector:
     ks = _k_per_step(param, expr)
     chosen = np.zeros_like(vector.present)
-    for _, rows in group_rows(vector, grouping, without):
+    groups = group_rows(vector, grouping, without)
+    for _, rows in groups:
         values, present = vector.values[rows], vector.present[rows]
         chosen[rows] = _choose(values, present, ks, op == "topk")
+    selected = Vector(vector.labels, vector.values, chosen)
+    if vector.values.shape[1] == 1:  # an instant query lists each group best first
+        order = []
+        for _, rows in groups:
+            rows = [r for r in rows if chosen[r, 0]]
+            v = vector.values[rows, 0]
+            key = np.where(np.isnan(v), np.inf, -v if op == "topk" else v)
+            order += [rows[i] for i in np.lexsort((key, np.isnan(v)))]
+        return selected.take(order)
+    return selected.nonempty()
+
+
+def _limit_k(vector, param, grouping, without, expr) -> Vector:
+    """limitk: the first k series of each group, in input order, at every step."""
+    ks = _k_per_step(param, expr)
+    chosen = np.zeros_like(vector.present)
+    for _, rows in group_rows(vector, grouping, without):
+        rank = np.cumsum(vector.present[rows], axis=0)
+        chosen[rows] = vector.present[rows] & (rank <= ks[None, :])
     return Vector(vector.labels, vector.values, chosen).nonempty()
+
+
+def _limit_ratio(vector, param, expr) -> Vector:
+    """limit_ratio: a series is kept where its label hash, as a fraction of 2^64, is below
+    the ratio (or, for a negative ratio, at or above 1 + ratio); ratios clamp to [-1, 1]."""
+    if np.isnan(param).any():
+        raise EvaluationError(f"Ratio value {_go_float(param[np.isnan(param)][0])} is NaN", expr)
+    ratio = np.clip(param, -1.0, 1.0)
+    chosen = np.zeros_like(vector.present)
+    for row, labels in enumerate(vector.labels):
+        offset = float(labels_hash(labels)) / 18446744073709551616.0
+        keep = ((ratio >= 0) & (offset < ratio)) | ((ratio < 0) & (offset >= 1.0 + ratio))
+        chosen[row] = vector.present[row] & keep & (param != 0)
+    return Vector(vector.labels, vector.values, chosen).nonempty()
+
+
+def _count_values(vector, label, grouping, without, expr) -> Vector:
+    """count_values: one output series per group and distinct value, step by step."""
+    if not _LABEL_NAME.fullmatch(label):
+        raise EvaluationError(f"invalid label name {label!r}", expr)
+    steps = vector.values.shape[1]
+    grouping = tuple(grouping) if without else tuple(grouping) + (label,)
+    dropped = set(grouping) | {NAME, DROPPED_NAME}
+    counts: dict[tuple, tuple[dict, np.ndarray]] = {}
+    for row, labels in enumerate(vector.labels):
+        for step in np.flatnonzero(vector.present[row]):
+            tagged = dict(labels)
+            tagged[label] = format_go_float(vector.values[row, step])
+            if without:
+                kept = {k: v for k, v in tagged.items() if k not in dropped}
+            else:
+                kept = {k: tagged[k] for k in grouping if k in tagged}
+            key = label_key(kept)
+            if key not in counts:
+                counts[key] = (kept, np.zeros(steps))
+            counts[key][1][step] += 1
+    if not counts:
+        return Vector.empty(steps)
+    labels = [kept for kept, _ in counts.values()]
+    values = np.array([c for _, c in counts.values()])
+    return Vector(labels, values, values > 0)
+
+
+def format_go_float(value: float) -> str:
+    """strconv.FormatFloat(v, 'f', -1, 64)."""
+    if math.isnan(value):
+        return "NaN"
+    if math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return np.format_float_positional(value, unique=True, trim="-")
 
 
 def _k_per_step(param: np.ndarray, expr: str) -> np.ndarray:

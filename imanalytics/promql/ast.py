@@ -41,6 +41,7 @@ class VectorSelector(Node):
     name: str | None
     matchers: tuple[Matcher, ...]
     offset_ms: int = 0
+    at: int | str | None = None  # the @ modifier: epoch ms, "start" or "end"
     type = VECTOR
 
 
@@ -48,6 +49,16 @@ class VectorSelector(Node):
 class MatrixSelector(Node):
     selector: VectorSelector
     range_ms: int
+    type = MATRIX
+
+
+@dataclass(frozen=True)
+class Subquery(Node):
+    expr: Node
+    range_ms: int
+    step_ms: int  # 0: the default resolution
+    offset_ms: int = 0
+    at: int | str | None = None
     type = MATRIX
 
 
@@ -121,7 +132,7 @@ def unwrap(node: Node) -> Node:
 
 def children(node: Node) -> tuple[Node, ...]:
     """The direct operands of `node`, for walks over the tree."""
-    if isinstance(node, Paren | Unary):
+    if isinstance(node, Paren | Unary | Subquery):
         return (node.expr,)
     if isinstance(node, Aggregate):
         return (node.expr,) if node.param is None else (node.param, node.expr)

@@ -28,28 +28,58 @@ class Batch:
 
     def __init__(self, data: Sequence[Series], steps: np.ndarray, sem: Semantics,
                  lookback_ms: int, trees: Iterable[ast.Node]):
-        self.store = Store(data)
+        self.store = data if isinstance(data, Store) else Store(data)
         self.steps = steps
         self.sem = sem
         self.lookback_ms = lookback_ms
+        self.max_points = 50_000_000
+        self.subquery_step_ms = 60_000  # a subquery's step where it names none
         self.results = Results(trees)
+        # What @ start() and @ end() mean: the outermost query's first and last step.
+        self.query_start, self.query_end = int(steps[0]), int(steps[-1])
         self._timelines = Timelines()
         self._bounds: dict[tuple, Bounds] = {}
         self._lookups: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
 
-    def bounds(self, t: np.ndarray, offset_ms: int, range_ms: int) -> Bounds:
-        key = (self._timelines.number(t), offset_ms, range_ms)
+    def child(self, steps: np.ndarray, tree: ast.Node) -> Batch:
+        """A batch over another grid (a subquery's) sharing this one's data and @ times."""
+        inner = Batch(self.store, steps, self.sem, self.lookback_ms, [tree])
+        inner.query_start, inner.query_end = self.query_start, self.query_end
+        inner.max_points = self.max_points
+        inner.subquery_step_ms = self.subquery_step_ms
+        return inner
+
+    def at_ms(self, at) -> int | None:
+        if at is None or isinstance(at, int):
+            return at
+        return self.query_start if at == "start" else self.query_end
+
+    def effective_steps(self, at) -> np.ndarray:
+        """The evaluation time of each step: the step itself, or the @ time at every step."""
+        at = self.at_ms(at)
+        return self.steps if at is None else np.full(len(self.steps), at, dtype=np.int64)
+
+    def bounds(self, t: np.ndarray, offset_ms: int, range_ms: int, at=None) -> Bounds:
+        at = self.at_ms(at)
+        key = (self._timelines.number(t), offset_ms, range_ms, at)
         found = self._bounds.get(key)
         if found is None:
-            lo, hi = window_bounds(t, self.steps, offset_ms, range_ms, self.sem)
+            steps = self.steps if at is None else np.array([at], dtype=np.int64)
+            lo, hi = window_bounds(t, steps, offset_ms, range_ms, self.sem)
+            if at is not None:
+                lo, hi = np.repeat(lo, len(self.steps)), np.repeat(hi, len(self.steps))
             found = self._bounds[key] = Bounds(t, lo, hi)
         return found
 
-    def lookup(self, t: np.ndarray, offset_ms: int) -> tuple[np.ndarray, np.ndarray]:
-        key = (self._timelines.number(t), offset_ms)
+    def lookup(self, t: np.ndarray, offset_ms: int, at=None) -> tuple[np.ndarray, np.ndarray]:
+        at = self.at_ms(at)
+        key = (self._timelines.number(t), offset_ms, at)
         found = self._lookups.get(key)
         if found is None:
-            found = lookback_index(t, self.steps, offset_ms, self.lookback_ms, self.sem)
+            steps = self.steps if at is None else np.array([at], dtype=np.int64)
+            found = lookback_index(t, steps, offset_ms, self.lookback_ms, self.sem)
+            if at is not None:
+                found = tuple(np.repeat(a, len(self.steps)) for a in found)
             self._lookups[key] = found
         return found
 
@@ -73,7 +103,7 @@ class Results:
         if isinstance(node, _NOT_REMEMBERED):
             return
         self._uses[node] += 1
-        if self._uses[node] == 1:
+        if self._uses[node] == 1 and not isinstance(node, ast.Subquery):  # own grid
             for child in ast.children(node):
                 self._count(child)
 

@@ -8,12 +8,14 @@ import numpy as np
 from ..samples import NAME, format_series, label_key
 from .ast import COMPARISONS, VectorMatching
 from .errors import EvaluationError
-from .values import Scalar, Vector, drop_name, merge_by_labelset
+from .values import DROPPED_NAME, Scalar, Vector, drop_name, merge_by_labelset
 
 _ARITHMETIC = {
     "+": np.add, "-": np.subtract, "*": np.multiply, "/": np.divide, "^": np.power,
     "%": np.fmod,  # math.Mod: the result takes the sign of the dividend
+    "atan2": np.arctan2,
 }
+_KEEP_NAME = COMPARISONS | {"atan2"}  # shouldDropMetricName is false for these
 _COMPARE = {"==": np.equal, "!=": np.not_equal, ">": np.greater, "<": np.less,
             ">=": np.greater_equal, "<=": np.less_equal}
 
@@ -44,7 +46,7 @@ def vector_scalar(op: str, vector: Vector, scalar: Scalar, scalar_left: bool,
         value = vector.values  # the vector's sample value survives, whichever side it is on
     if return_bool:
         value, keep = keep.astype(np.float64), np.ones_like(keep)
-    drop = op not in COMPARISONS or return_bool
+    drop = op not in _KEEP_NAME or return_bool
     labels = [drop_name(ls) for ls in vector.labels] if drop else vector.labels
     present = vector.present & keep
     return merge_by_labelset(Vector(labels, np.array(value, dtype=np.float64), present), expr)
@@ -53,7 +55,7 @@ def vector_scalar(op: str, vector: Vector, scalar: Scalar, scalar_left: bool,
 def signature(labels: dict[str, str], matching: VectorMatching) -> tuple:
     if matching.on:
         return tuple(labels.get(name, "") for name in sorted(set(matching.labels)))
-    ignored = set(matching.labels) | {NAME}
+    ignored = set(matching.labels) | {NAME, DROPPED_NAME}
     return tuple(sorted((k, v) for k, v in labels.items() if k not in ignored))
 
 
@@ -163,8 +165,8 @@ def result_metric(many: dict[str, str], one: dict[str, str], op: str,
                   matching: VectorMatching) -> dict[str, str]:
     """resultMetric: labels of a matched pair's output sample."""
     out = dict(many)
-    if op not in COMPARISONS:
-        out.pop(NAME, None)
+    if op not in _KEEP_NAME:
+        out = drop_name(out)
     if matching.card == "one-to-one":
         if matching.on:
             out = {k: v for k, v in out.items() if k in set(matching.labels)}

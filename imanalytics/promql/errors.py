@@ -31,3 +31,8 @@ class EvaluationError(PromQLError):
     def __init__(self, message: str, expr: str):
         self.expr = expr
         super().__init__(f"{message} (evaluating {expr!r})")
+
+
+class QueryTooLargeError(PromQLError):
+    """The expression would build more points than the configured limit (checked before any
+    evaluation, like Prometheus' --query.max-samples)."""

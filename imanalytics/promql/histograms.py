@@ -11,7 +11,7 @@ from ..samples import NAME
 from .errors import EvaluationError
 from .numerics import bisect_like_go
 from .semantics import Semantics
-from .values import Vector, merge_by_labelset
+from .values import DROPPED_NAME, Vector, merge_by_labelset
 
 SMALL_DELTA_TOLERANCE = 1e-12
 _MIN_NORMAL = np.float64(2.2250738585072014e-308)  # math.Float64frombits(0x0010000000000000)
@@ -40,7 +40,7 @@ def histogram_quantile(q: np.ndarray, vector: Vector, sem: Semantics, expr: str)
             continue  # no or malformed le label: Prometheus skips the sample
         if np.isnan(bound):
             raise EvaluationError("histogram bucket with le=\"NaN\" is not supported", expr)
-        rest = {k: v for k, v in labels.items() if k not in ("le", NAME)}
+        rest = {k: v for k, v in labels.items() if k not in ("le", NAME, DROPPED_NAME)}
         key = (tuple(sorted(rest.items())), labels.get(NAME, ""))
         groups.setdefault(key, []).append((bound, row))
         out_labels[key] = rest

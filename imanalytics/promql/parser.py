@@ -3,7 +3,10 @@ checks; constructs outside the supported subset are refused by name."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import lru_cache
+
+import numpy as np
 
 from . import ast
 from .ast import COMPARISONS, MATRIX, SCALAR, SET_OPERATORS, STRING, VECTOR
@@ -17,14 +20,15 @@ PRECEDENCE = {"or": 1, "and": 2, "unless": 2, "==": 3, "!=": 3, "<=": 3, "<": 3,
               ">": 3, "+": 4, "-": 4, "*": 5, "/": 5, "%": 5, "atan2": 5, "^": 6}
 UNARY_OPERAND_PRECEDENCE = 6
 SUPPORTED_AGGREGATORS = {"sum", "avg", "count", "min", "max", "group", "stddev", "stdvar",
-                         "topk", "bottomk", "quantile"}
+                         "topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"}
 PARAM_AGGREGATORS = {"topk", "bottomk", "quantile", "count_values", "limitk", "limit_ratio"}
 
 
 @lru_cache(maxsize=4096)
-def parse(expr: str) -> ast.Node:
-    """Parse and type-check `expr`; cached, so each distinct expression is parsed once."""
-    return _Parser(expr).parse()
+def parse(expr: str, numbers_as_durations: bool = False) -> ast.Node:
+    """Parse and type-check `expr`; cached, so each distinct expression is parsed once.
+    `numbers_as_durations` accepts plain numbers (seconds) as durations, as 3.0 does."""
+    return _Parser(expr, numbers_as_durations).parse()
 
 
 def source(expr: str, node: ast.Node) -> str:
@@ -32,8 +36,9 @@ def source(expr: str, node: ast.Node) -> str:
 
 
 class _Parser:
-    def __init__(self, expr: str):
+    def __init__(self, expr: str, numbers_as_durations: bool = False):
         self.expr = expr
+        self.numbers_as_durations = numbers_as_durations
         self.tokens = tokenize(expr)
         self.i = 0
 
@@ -92,8 +97,6 @@ class _Parser:
         left = self.unary()
         while (op := self.binary_op()) is not None and PRECEDENCE[op] >= min_prec:
             op_token = self.advance()
-            if op == "atan2":
-                self.refuse("binary operator 'atan2'", left.start, self.end_of(op_token))
             return_bool, matching = self.modifiers(op)
             next_prec = PRECEDENCE[op] if op == "^" else PRECEDENCE[op] + 1
             right = self.binary(next_prec)
@@ -182,36 +185,52 @@ class _Parser:
             elif self.at("offset"):
                 node = self.offset(node)
             elif self.at("@"):
-                self.advance()
-                if self.tok.kind in ("number", "keyword"):
-                    self.advance()
-                    if self.at("("):
-                        self.advance()
-                        self.expect(")", "@ modifier")
-                self.refuse("the @ modifier", node.start)
+                node = self.at_modifier(node)
             else:
                 return node
 
+    def duration(self, context: str, allow_empty: bool = False) -> tuple[Token | None, int]:
+        """A duration token (or, where the version allows, a number of seconds)."""
+        token = self.tok
+        if token.kind == "duration":
+            self.advance()
+            return token, token.value
+        if token.kind == "number" and self.numbers_as_durations:
+            self.advance()
+            return token, int(round(token.value * 1000))
+        if allow_empty:
+            return None, 0
+        self.fail(f"unexpected {self.describe(token)} in {context}, expected duration")
+
     def range_or_subquery(self, node: ast.Node) -> ast.Node:
         open_token = self.advance()
-        duration = self.tok
-        if duration.kind != "duration":
-            self.fail(f"unexpected {self.describe(duration)} in range selector, expected duration")
-        self.advance()
+        duration, range_ms = self.duration("range selector")
         if self.at(":"):
-            while not self.at("]") and self.tok.kind != "eof":
-                self.advance()
-            self.expect("]", "subquery")
-            self.refuse("subquery", node.start)
+            return self.subquery(node, open_token, duration, range_ms)
         close = self.expect("]", "range selector")
         inner = node
         if not isinstance(inner, ast.VectorSelector):
             self.fail("ranges only allowed for vector selectors", open_token.pos)
         if inner.offset_ms:
             self.fail("no offset modifiers allowed before range", open_token.pos)
-        if duration.value <= 0:
+        if inner.at is not None:
+            self.fail("no @ modifiers allowed before range", open_token.pos)
+        if range_ms <= 0:
             self.fail(f"range duration must be greater than 0, got {duration.text}", duration.pos)
-        return ast.MatrixSelector(inner, duration.value, start=node.start, end=self.end_of(close))
+        return ast.MatrixSelector(inner, range_ms, start=node.start, end=self.end_of(close))
+
+    def subquery(self, node, open_token, duration, range_ms) -> ast.Node:
+        self.advance()  # ":"
+        step_token, step_ms = self.duration("subquery step", allow_empty=True)
+        close = self.expect("]", "subquery")
+        if node.type != VECTOR:
+            self.fail(f"subquery is only allowed on instant vector, got {node.type} instead",
+                      open_token.pos)
+        if range_ms <= 0:
+            self.fail(f"range duration must be greater than 0, got {duration.text}", duration.pos)
+        if step_token is not None and step_ms <= 0:
+            self.fail(f"step must be greater than 0, got {step_token.text}", step_token.pos)
+        return ast.Subquery(node, range_ms, step_ms, start=node.start, end=self.end_of(close))
 
     def offset(self, node: ast.Node) -> ast.Node:
         self.advance()
@@ -219,24 +238,50 @@ class _Parser:
         if self.at("-"):
             self.advance()
             sign = -1
-        duration = self.tok
-        if duration.kind != "duration":
-            self.fail(f"unexpected {self.describe(duration)} in offset, expected duration")
-        self.advance()
+        duration, value = self.duration("offset")
         end = self.end_of(duration)
-        offset = sign * duration.value
-        if isinstance(node, ast.VectorSelector):
-            if node.offset_ms:
-                self.fail("offset may not be set multiple times", duration.pos)
-            return ast.VectorSelector(node.name, node.matchers, offset, start=node.start, end=end)
+        return self.modify(node, "offset", sign * value, end, duration.pos)
+
+    def at_modifier(self, node: ast.Node) -> ast.Node:
+        at_token = self.advance()
+        token = self.tok
+        if self.at("start") or self.at("end"):
+            self.advance()
+            self.expect("(", "@ modifier")
+            close = self.expect(")", "@ modifier")
+            return self.modify(node, "@", token.text.lower(), self.end_of(close), at_token.pos)
+        sign = 1
+        if self.at("-") or self.at("+"):
+            sign = -1 if self.advance().text == "-" else 1
+        number = self.tok
+        if number.kind == "duration" and self.numbers_as_durations:
+            self.advance()
+            value = sign * number.value / 1000
+        elif number.kind == "number":
+            self.advance()
+            value = sign * number.value
+        else:
+            self.fail(f"unexpected {self.describe(number)} in @, expected timestamp")
+        if not np.isfinite(value) or abs(value) > 9.2e15:
+            self.fail(f"timestamp out of bounds for @ modifier: {value}", number.pos)
+        ms = int(round(value * 1000))
+        return self.modify(node, "@", ms, self.end_of(number), at_token.pos)
+
+    def modify(self, node: ast.Node, which: str, value, end: int, pos: int) -> ast.Node:
+        """Set the offset or @ of a selector, range selector or subquery."""
+        field = "offset_ms" if which == "offset" else "at"
+        unset = 0 if which == "offset" else None
+        target = node.selector if isinstance(node, ast.MatrixSelector) else node
+        if not isinstance(target, ast.VectorSelector | ast.Subquery):
+            kind = "offset modifier" if which == "offset" else "@ modifier"
+            self.fail(f"{kind} must be preceded by an instant vector selector or range vector "
+                      "selector or a subquery", pos)
+        if getattr(target, field) != unset:
+            self.fail(f"{which} may not be set multiple times", pos)
+        changed = replace(target, **{field: value})
         if isinstance(node, ast.MatrixSelector):
-            if node.selector.offset_ms:
-                self.fail("offset may not be set multiple times", duration.pos)
-            vs = node.selector
-            inner = ast.VectorSelector(vs.name, vs.matchers, offset, start=vs.start, end=vs.end)
-            return ast.MatrixSelector(inner, node.range_ms, start=node.start, end=end)
-        self.fail("offset modifier must be preceded by an instant vector selector or range "
-                  "vector selector or a subquery", duration.pos)
+            return ast.MatrixSelector(changed, node.range_ms, start=node.start, end=end)
+        return replace(changed, start=node.start, end=end)
 
     def primary(self) -> ast.Node:
         token = self.tok
@@ -244,7 +289,10 @@ class _Parser:
             self.advance()
             return ast.NumberLiteral(token.value, start=token.pos, end=self.end_of(token))
         if token.kind == "duration":
-            self.fail(f"unexpected duration {token.text!r}")
+            if not self.numbers_as_durations:
+                self.fail(f"unexpected duration {token.text!r}")
+            self.advance()  # 3.0: a duration where a number is expected is its seconds
+            return ast.NumberLiteral(token.value / 1000, start=token.pos, end=self.end_of(token))
         if token.kind == "string":
             self.advance()
             return ast.StringLiteral(token.value, start=token.pos, end=self.end_of(token))
@@ -259,7 +307,7 @@ class _Parser:
             return self.call()
         if token.kind in ("ident", "keyword") or self.at("{"):
             return self.selector()
-        self.fail(f"unexpected {self.describe(token)}")
+        self.fail(f"unexpected {self.describe(token)}, expected an expression")
 
     def call(self) -> ast.Node:
         name_token = self.advance()
@@ -287,10 +335,15 @@ class _Parser:
     def check_call(self, name: str, args: list[ast.Node], pos: int) -> None:
         signature = FUNCTIONS[name]
         wanted = len(signature.args)
-        if not wanted - signature.variadic <= len(args) <= wanted:
+        if signature.variadic < 0:
+            if len(args) < wanted - 1:
+                self.fail(f"expected at least {wanted - 1} argument(s) in call to \"{name}\", "
+                          f"got {len(args)}", pos)
+        elif not wanted - signature.variadic <= len(args) <= wanted:
             self.fail(f"expected {wanted} argument(s) in call to \"{name}\", got {len(args)}",
                       pos)
-        for arg, expected in zip(args, signature.args, strict=False):
+        types = list(signature.args) + list(signature.args[-1:]) * max(0, len(args) - wanted)
+        for arg, expected in zip(args, types, strict=False):
             if arg.type != expected:
                 self.fail(f"expected type {expected} in call to function \"{name}\", "
                           f"got {arg.type}", arg.start)
@@ -322,8 +375,9 @@ class _Parser:
         if expr.type != VECTOR:
             self.fail(f"expected type instant vector in aggregation expression, got {expr.type}",
                       expr.start)
-        if param is not None and param.type != SCALAR:
-            self.fail(f"expected type scalar in aggregation parameter, got {param.type}",
+        wanted = STRING if op == "count_values" else SCALAR
+        if param is not None and param.type != wanted:
+            self.fail(f"expected type {wanted} in aggregation parameter, got {param.type}",
                       param.start)
         return ast.Aggregate(op, expr, param, grouping, without, start=op_token.pos, end=end)
 

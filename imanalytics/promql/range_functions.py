@@ -300,3 +300,90 @@ def _prefix_window_sums(w: Window) -> np.ndarray:
 
 def _zeros(w: Window) -> np.ndarray:
     return np.zeros(len(w.n))
+
+
+def present_over_time(w: Window):
+    return np.ones(len(w.n)), w.n >= 1
+
+
+def _linear_regression(w: Window, intercept_ms: np.ndarray, sem: Semantics):
+    """linearRegression: slope and intercept at `intercept_ms`, Kahan-compensated sums; a
+    constant window gives slope 0 (NaN if the constant is infinite)."""
+    t, v = w.s.t, w.s.v
+    sums = [_zeros(w) for _ in range(8)]  # sumX, cX, sumY, cY, sumXY, cXY, sumX2, cX2
+    init_y = v[w.first()]
+    constant = np.ones(len(w.n), dtype=bool)
+    for j in range(int(w.n.max(initial=0))):
+        y, active = w.at(j)
+        if j:
+            constant &= ~(active & (y != init_y))
+        idx = np.minimum(w.lo + j, len(t) - 1)
+        x = (t[idx] - intercept_ms).astype(np.float64) / 1e3
+        for k, inc in enumerate((x, y, x * y, x * x)):
+            total, comp = kahan_inc(inc, sums[2 * k], sums[2 * k + 1], sem.kahan_sum_aggregation)
+            sums[2 * k] = np.where(active, total, sums[2 * k])
+            sums[2 * k + 1] = np.where(active, comp, sums[2 * k + 1])
+    n = w.n.astype(np.float64)
+    sum_x, sum_y, sum_xy, sum_x2 = (sums[2 * k] + sums[2 * k + 1] for k in range(4))
+    cov_xy = sum_xy - sum_x * sum_y / n
+    var_x = sum_x2 - sum_x * sum_x / n
+    slope = cov_xy / var_x
+    intercept = sum_y / n - slope * sum_x / n
+    infinite = np.isinf(init_y)
+    slope = np.where(constant, np.where(infinite, np.nan, 0.0), slope)
+    intercept = np.where(constant, np.where(infinite, np.nan, init_y), intercept)
+    return slope, intercept
+
+
+def deriv(w: Window, sem: Semantics):
+    slope, _ = _linear_regression(w, w.s.t[w.first()], sem)
+    return slope, w.n >= 2
+
+
+def predict_linear(w: Window, steps: np.ndarray, duration_s: np.ndarray, sem: Semantics):
+    slope, intercept = _linear_regression(w, steps, sem)
+    return slope * duration_s + intercept, w.n >= 2
+
+
+def holt_winters(w: Window, sf: np.ndarray, tf: np.ndarray, expr: str):
+    """funcHoltWinters (double_exponential_smoothing in 3.0)."""
+    from .errors import EvaluationError
+
+    ok = w.n >= 2
+    used = w.n >= 1
+    for name, factor in (("smoothing", sf), ("trend", tf)):
+        bad = used & ~((factor > 0) & (factor < 1))
+        if bad.any():
+            raise EvaluationError(f"invalid {name} factor. Expected: 0 < {name[0]}f < 1, got: "
+                                  f"{factor[bad][0]:f}", expr)
+    s0 = _zeros(w)
+    s1, _ = w.at(0)
+    second, _ = w.at(1)
+    b = second - s1
+    for i in range(1, int(w.n.max(initial=0))):
+        x_i, active = w.at(i)
+        x = sf * x_i
+        if i > 1:
+            b_new = tf * (s1 - s0) + (1 - tf) * b
+        else:
+            b_new = b
+        y = (1 - sf) * (s1 + b_new)
+        s0, s1, b = (np.where(active, s1, s0), np.where(active, x + y, s1),
+                     np.where(active, b_new, b))
+    return s1, ok
+
+
+def mad_over_time(w: Window):
+    """Median absolute deviation from the window's median."""
+    ok = w.n >= 1
+    out = np.full(len(w.n), np.nan)
+    for i in np.flatnonzero(ok):
+        values = w.s.v[w.lo[i]:w.hi[i]]
+        median = _median(values)
+        out[i] = _median(np.abs(values - median))
+    return out, ok
+
+
+def _median(values: np.ndarray) -> float:
+    block = sort_nan_first(values[None, :])
+    return float(quantile_sorted(np.array([0.5]), block, np.array([len(values)]))[0])

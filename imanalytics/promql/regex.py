@@ -30,11 +30,9 @@ def compile_matcher_regex(pattern: str, expr: str, dotall: bool) -> re.Pattern:
     for fragment, why in _REFUSED:
         if fragment.search(scan):
             raise UnsupportedError(f"regex feature ({why}) in {pattern!r}", expr or pattern)
-    if re.search(r"\(\?[a-zA-Z]+\)", scan[1:]):
-        raise UnsupportedError(f"regex flags after the start in {pattern!r}", expr or pattern)
     flags = re.ASCII | (re.DOTALL if dotall else 0)
     try:
-        return re.compile(pattern, flags)
+        return re.compile(scope_inline_flags(pattern), flags)
     except re.error as err:
         raise PromQLSyntaxError(f"invalid regular expression {pattern!r}: {err}", expr or pattern,
                                 0) from None
@@ -43,3 +41,50 @@ def compile_matcher_regex(pattern: str, expr: str, dotall: bool) -> re.Pattern:
 def _strip_escaped_backslashes(pattern: str) -> str:
     # "\\\\p" is a literal backslash then "p", not the escape \p.
     return pattern.replace("\\\\", "")
+
+
+_FLAGS = re.compile(r"\(\?([imsU]*(?:-[imsU]*)?)\)")
+
+
+def scope_inline_flags(pattern: str) -> str:
+    """RE2's `(?i)` after the start applies to the rest of its group (across `|`); Python
+    accepts flags only at the very start, so each is rewritten as a scoped `(?i:...)` that
+    closes where the group or alternative ends."""
+    out: list[str] = []
+    pending = [0]  # scoped groups opened at each nesting level
+    active: list[list[str]] = [[]]  # their flag texts, to reopen after "|"
+    i, in_class = 0, False
+    while i < len(pattern):
+        char = pattern[i]
+        if char == "\\":
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            if pattern[i + 1:i + 2] == "]":
+                out.append("[]")
+                i += 2
+                continue
+        elif (m := _FLAGS.match(pattern, i)) and i > 0:
+            out.append(f"(?{m.group(1)}:")
+            pending[-1] += 1
+            active[-1].append(m.group(1))
+            i = m.end()
+            continue
+        elif char == "(":
+            pending.append(0)
+            active.append([])
+        elif char == ")" and len(pending) > 1:
+            out.append(")" * pending.pop())
+            active.pop()
+        elif char == "|" and pending[-1]:
+            out.append(")" * pending[-1] + "|" + "".join(f"(?{f}:" for f in active[-1]))
+            i += 1
+            continue
+        out.append(char)
+        i += 1
+    out.append(")" * pending[0])
+    return "".join(out)

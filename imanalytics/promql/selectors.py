@@ -84,17 +84,22 @@ def range_samples(series: Series) -> RangeSamples:
 
 
 class Store:
-    """The raw series an evaluation reads, indexed by metric name, in Prometheus' order.
+    """The raw series an evaluation reads, indexed by metric name, in Prometheus' order:
+    sorted by labels as persisted blocks hold them, or (`sort_by_labels` False) in the order
+    given, as a freshly written head block returns them.
 
     Selections are remembered: the expressions of one batch often select the same series.
     """
 
-    def __init__(self, data: Sequence[Series]):
+    def __init__(self, data: Sequence[Series], sort_by_labels: bool = True):
         self.by_name: dict[str, list[Series]] = {}
+        self.sort_by_labels = sort_by_labels
+        self.all = list(data)
         for series in data:
             self.by_name.setdefault(series.name, []).append(series)
         for name, group in self.by_name.items():
-            group.sort(key=lambda s: s.key)
+            if sort_by_labels:
+                group.sort(key=lambda s: s.key)
             keys = [s.key for s in group]
             if len(set(keys)) != len(keys):
                 raise EvaluationError(f"duplicate series in the input data for {name!r}", name)
@@ -112,11 +117,13 @@ class Store:
                            if m.label == NAME and m.op == "="), None)
         if equal_name is not None:
             candidates = self.by_name.get(equal_name, [])
-        else:
+        elif self.sort_by_labels:
             candidates = [s for name in sorted(self.by_name) for s in self.by_name[name]]
+        else:
+            candidates = self.all
         tests = [_matcher_test(m, sem, expr) for m in selector.matchers]
         chosen = [s for s in candidates if all(test(s.labels) for test in tests)]
-        if equal_name is None:
+        if equal_name is None and self.sort_by_labels:
             chosen.sort(key=lambda s: s.key)
         return chosen
 

@@ -5,7 +5,7 @@ Each flag records the Prometheus release that introduced the change (see `CHANGE
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 # flag -> (first version with the new behaviour, what changed)
 CHANGES: dict[str, tuple[tuple[int, int, int], str]] = {
@@ -29,6 +29,11 @@ CHANGES: dict[str, tuple[tuple[int, int, int], str]] = {
         "avg() and avg_over_time() sum with Kahan compensation and divide, switching to an "
         "incremental mean only when the sum would overflow (prometheus#14413)",
     ),
+    "atan2_drops_name": (
+        (2, 53, 0),
+        "atan2 drops the metric name like the other arithmetic operators (first seen here "
+        "in the 2.53.0 test files; 2.42.0 keeps it)",
+    ),
     "lookback_left_open": (
         (3, 0, 0),
         "instant selectors ignore a sample exactly lookback-delta old: window (t-5m, t]",
@@ -36,6 +41,23 @@ CHANGES: dict[str, tuple[tuple[int, int, int], str]] = {
     "range_left_open": (
         (3, 0, 0),
         "range selectors are left-open: [5m] selects (t-5m, t] instead of [t-5m, t]",
+    ),
+    "numbers_as_durations": (
+        (3, 0, 0),
+        "a plain number is accepted where a duration is expected (x[100], offset 50, "
+        "[30:10]), in seconds",
+    ),
+    "stddev_nan_on_non_finite": (
+        (3, 0, 0),
+        "stddev/stdvar of a group holding NaN or ±Inf is NaN (prometheus#14941)",
+    ),
+    "holt_winters_renamed": (
+        (3, 0, 0),
+        "holt_winters is removed; double_exponential_smoothing takes its place",
+    ),
+    "sort_by_label_full_tiebreak": (
+        (3, 0, 0),
+        "sort_by_label breaks ties by the full label set instead of keeping sort() order",
     ),
     "regex_dot_matches_newline": (
         (3, 0, 0),
@@ -58,6 +80,14 @@ class Semantics:
     lookback_left_open: bool = False
     range_left_open: bool = False
     regex_dot_matches_newline: bool = False
+    atan2_drops_name: bool = False
+    sort_by_label_full_tiebreak: bool = False
+    numbers_as_durations: bool = False
+    # Prometheus' feature flag promql-delayed-name-removal (3.0, off by default; its own
+    # test harness turns it on): not a version change, so set it with dataclasses.replace.
+    delayed_name_removal: bool = False
+    stddev_nan_on_non_finite: bool = False
+    holt_winters_renamed: bool = False
 
     @classmethod
     def for_version(cls, version: str) -> Semantics:
@@ -70,7 +100,8 @@ class Semantics:
         return value if isinstance(value, Semantics) else cls.for_version(value)
 
     def changes(self) -> dict[str, bool]:
-        return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "version"}
+        """The version-dependent switches (feature flags such as delayed_name_removal aside)."""
+        return {name: getattr(self, name) for name in CHANGES}
 
 
 def parse_version(version: str) -> tuple[int, int, int]:

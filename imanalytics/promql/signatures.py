@@ -18,32 +18,48 @@ class Signature:
 RANGE_FUNCTIONS = (
     "rate", "increase", "irate", "delta", "idelta", "resets", "changes", "avg_over_time",
     "sum_over_time", "min_over_time", "max_over_time", "count_over_time", "stddev_over_time",
-    "stdvar_over_time", "last_over_time",
+    "stdvar_over_time", "last_over_time", "present_over_time", "absent_over_time",
+    "mad_over_time", "deriv",
 )
+VALUE_FUNCTIONS = (
+    "abs", "ceil", "floor", "exp", "sqrt", "ln", "log2", "log10", "sin", "cos", "tan", "asin",
+    "acos", "atan", "sinh", "cosh", "tanh", "asinh", "acosh", "atanh", "sgn", "deg", "rad",
+    "timestamp", "sort", "sort_desc", "histogram_count", "histogram_sum", "histogram_avg",
+    "histogram_stddev", "histogram_stdvar",
+)
+DATE_FUNCTIONS = ("minute", "hour", "day_of_week", "day_of_month", "day_of_year", "month",
+                  "year", "days_in_month")
+MANY = -1  # variadic: any number of further arguments of the last argument's type
 
 FUNCTIONS: dict[str, Signature] = {
     **{name: Signature((MATRIX,), VECTOR) for name in RANGE_FUNCTIONS},
+    **{name: Signature((VECTOR,), VECTOR) for name in VALUE_FUNCTIONS},
+    **{name: Signature((VECTOR,), VECTOR, variadic=1) for name in DATE_FUNCTIONS},
     "quantile_over_time": Signature((SCALAR, MATRIX), VECTOR),
+    "predict_linear": Signature((MATRIX, SCALAR), VECTOR),
+    "holt_winters": Signature((MATRIX, SCALAR, SCALAR), VECTOR),
+    "double_exponential_smoothing": Signature((MATRIX, SCALAR, SCALAR), VECTOR),
     "histogram_quantile": Signature((SCALAR, VECTOR), VECTOR),
+    "histogram_fraction": Signature((SCALAR, SCALAR, VECTOR), VECTOR),
+    "clamp": Signature((VECTOR, SCALAR, SCALAR), VECTOR),
     "clamp_min": Signature((VECTOR, SCALAR), VECTOR),
     "clamp_max": Signature((VECTOR, SCALAR), VECTOR),
-    "abs": Signature((VECTOR,), VECTOR),
+    "round": Signature((VECTOR, SCALAR), VECTOR, variadic=1),
     "vector": Signature((SCALAR,), VECTOR),
     "scalar": Signature((VECTOR,), SCALAR),
     "label_replace": Signature((VECTOR, STRING, STRING, STRING, STRING), VECTOR),
+    "label_join": Signature((VECTOR, STRING, STRING, STRING), VECTOR, variadic=MANY),
+    "sort_by_label": Signature((VECTOR, STRING), VECTOR, variadic=MANY),
+    "sort_by_label_desc": Signature((VECTOR, STRING), VECTOR, variadic=MANY),
     "absent": Signature((VECTOR,), VECTOR),
     "time": Signature((), SCALAR),
+    "pi": Signature((), SCALAR),
 }
+
+# Functions on native histograms alone: float samples give them nothing to return.
+HISTOGRAM_ONLY = {"histogram_count", "histogram_sum", "histogram_avg", "histogram_stddev",
+                  "histogram_stdvar", "histogram_fraction"}
 
 # Valid PromQL that this evaluator refuses by name (the parser still knows their arity so a
 # misspelt call is a syntax error, not a refusal).
-REFUSED_FUNCTIONS = {
-    "absent_over_time", "present_over_time", "acos", "acosh", "asin", "asinh", "atan", "atanh",
-    "ceil", "clamp", "cos", "cosh", "days_in_month", "day_of_month",
-    "day_of_week", "day_of_year", "deg", "deriv", "exp", "floor", "histogram_count",
-    "histogram_sum", "histogram_fraction", "histogram_stddev", "histogram_stdvar",
-    "histogram_avg", "holt_winters", "double_exponential_smoothing", "hour", "label_join", "ln",
-    "log10", "log2", "mad_over_time", "minute", "month", "pi", "predict_linear", "rad", "round",
-    "sgn", "sin", "sinh", "sort", "sort_desc", "sort_by_label", "sort_by_label_desc", "sqrt",
-    "tan", "tanh", "timestamp", "year", "info",
-}
+REFUSED_FUNCTIONS = {"info"}

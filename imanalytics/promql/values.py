@@ -7,6 +7,7 @@ step. This is Prometheus' range-evaluation Matrix laid out as arrays.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -45,10 +46,33 @@ class Vector:
         return self if keep.all() else self.take(np.flatnonzero(keep))
 
 
+# With delayed name removal (3.0's promql-delayed-name-removal), a dropped metric name is
+# kept under this key until the query ends: it still tells series apart and label_replace
+# can read it; `finish_names` removes it.
+DROPPED_NAME = "__name__\x00dropped"
+DELAYED_NAME_REMOVAL: ContextVar[bool] = ContextVar("delayed_name_removal", default=False)
+
+
 def drop_name(labels: dict[str, str]) -> dict[str, str]:
     if NAME not in labels:
         return labels
-    return {k: v for k, v in labels.items() if k != NAME}
+    out = {k: v for k, v in labels.items() if k != NAME}
+    if DELAYED_NAME_REMOVAL.get():
+        out[DROPPED_NAME] = labels[NAME]
+    return out
+
+
+def metric_name(labels: dict[str, str]) -> str:
+    """The metric name, dropped or not (what label_replace and label_join read)."""
+    return labels.get(NAME, labels.get(DROPPED_NAME, ""))
+
+
+def finish_names(vector: Vector, expr: str) -> Vector:
+    """The end of a query with delayed name removal: dropped names go for good."""
+    if not any(DROPPED_NAME in ls for ls in vector.labels):
+        return vector
+    labels = [{k: v for k, v in ls.items() if k != DROPPED_NAME} for ls in vector.labels]
+    return merge_by_labelset(Vector(labels, vector.values, vector.present), expr)
 
 
 def merge_by_labelset(vector: Vector, expr: str) -> Vector:
