@@ -61,6 +61,7 @@ class FileScore:
     fp: int
     fn: int
     windows: int
+    hit: int = 0  # windows detected
 
 
 def probation_rows(rows: int) -> int:
@@ -123,7 +124,8 @@ def score_file(timestamps, detected, windows, profile: Profile = PROFILES["stand
     scored = np.arange(len(detected)) >= first
     return FileScore(raw=raw, tp=int((detected & in_window & scored).sum()),
                      fp=int((detected & ~in_window & scored).sum()),
-                     fn=int((~detected & in_window & scored).sum()), windows=len(bounds))
+                     fn=int((~detected & in_window & scored).sum()), windows=len(bounds),
+                     hit=int(hit.sum()))
 
 
 def normalised(scores, profile: Profile = PROFILES["standard"]) -> float:
