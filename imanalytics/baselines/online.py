@@ -24,7 +24,7 @@ import pandas as pd
 from . import checks
 from .auto import auto
 
-CONTEXT_NS = 2 * 86_400 * 10**9  # history passed along when scoring: the level window and more
+CONTEXT_NS = 3 * 86_400 * 10**9  # history passed along when scoring: the level window and more
 
 
 class OnlineScorer:
