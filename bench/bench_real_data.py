@@ -11,12 +11,14 @@ folder's ``reference_scores.csv`` (their thresholds were optimised on the whole 
 
 Data: a NAB-layout folder, ``$IMANALYTICS_NAB_DIR`` or ``../shared/nab-tune`` beside the
 repository; it is not part of the repository. Run:
-``.venv/bin/python bench/bench_real_data.py [--jobs 2]``. Not a test.
+``.venv/bin/python bench/bench_real_data.py [--jobs 2] [--shift 6h] [--sensitivity 3.5]``
+(the options score a variant of `auto`'s choice instead of the default). Not a test.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 import time
@@ -29,7 +31,7 @@ from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from imanalytics.baselines import AlertPolicy, nab  # noqa: E402
+from imanalytics.baselines import AlertPolicy, auto, choose, nab  # noqa: E402
 from imanalytics.baselines.online import walk_forward  # noqa: E402
 
 BLOCK_SHARE = 0.05
@@ -44,7 +46,11 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=nab.data_root(),
                         help="NAB-layout data folder")
     parser.add_argument("--jobs", type=int, default=2, help="worker processes")
+    parser.add_argument("--shift", help="SeasonalProfile shift window for auto's choice")
+    parser.add_argument("--sensitivity", type=float, help="band half-width in spreads")
     args = parser.parse_args()
+    params = {k: v for k, v in (("shift", args.shift), ("sensitivity", args.sensitivity))
+              if v is not None}
     if not (args.data / "windows.json").is_file():
         print(f"NAB data folder not found: {args.data} (set ${nab.ENV_VAR} or place it at "
               "../shared/nab-tune beside the repository); nothing measured", file=sys.stderr)
@@ -53,7 +59,8 @@ def main() -> int:
     files = sorted(windows)
     began = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        jobs = pool.map(detect, [args.data] * len(files), files)
+        jobs = pool.map(functools.partial(detect, params=params), [args.data] * len(files),
+                        files)
         detected = dict(zip(files, tqdm(jobs, total=len(files), desc="walk-forward",
                                         unit="file"), strict=True))
     elapsed = time.perf_counter() - began
@@ -66,17 +73,22 @@ def main() -> int:
     return 0
 
 
-def detect(root: Path, name: str):
+def detect(root: Path, name: str, params: dict):
     """Timestamps and detections (alert firing rows) of one file, walked forward."""
     series = nab.read_series(root / "data" / name)
     rows = len(series)
+    fit = functools.partial(_variant, params=params) if params else auto
     scores = walk_forward(series, refit_every=max(1, math.ceil(BLOCK_SHARE * rows)),
-                          warmup=nab.probation_rows(rows))
+                          warmup=nab.probation_rows(rows), fit=fit)
     events = AlertPolicy().alerts(scores)
     detected = np.zeros(rows, dtype=bool)
     # The first row at each firing time (a few files repeat timestamps).
     detected[series.index.searchsorted(pd.DatetimeIndex(events["start"]), side="left")] = True
     return series.index, detected
+
+
+def _variant(history, params: dict):
+    return choose(history).estimator().set_params(**params).fit(history)
 
 
 def print_tables(files, ours, reference: pd.DataFrame) -> None:
