@@ -48,7 +48,7 @@ class OnlineScorer:
 
     def update(self, points: pd.Series) -> pd.Series:
         """Scores of `points` (appended to the history), each from data up to itself."""
-        x = _validated(points, "OnlineScorer.update")
+        x = self._after_history(_validated(points, "OnlineScorer.update"))
         out = []
         for block in self._blocks(x):
             out.append(self._score(block))
@@ -60,13 +60,20 @@ class OnlineScorer:
 
     def warm_up(self, history: pd.Series) -> OnlineScorer:
         """Take `history` without scoring it, and fit on it."""
-        x = _validated(history, "OnlineScorer.warm_up")
+        x = self._after_history(_validated(history, "OnlineScorer.warm_up"))
         self.history_ = _append(self.history_, x, self.max_history)
         if len(x):
             self._refit(x.index[-1])
         return self
 
     # -- internals
+
+    def _after_history(self, x: pd.Series) -> pd.Series:
+        if len(self.history_) and len(x) and x.index[0] <= self.history_.index[-1]:
+            raise checks.BaselineInputError(
+                f"OnlineScorer: points must arrive in time order; got {x.index[0]} after "
+                f"{self.history_.index[-1]}")
+        return x
 
     def _blocks(self, x: pd.Series):
         """`x` cut where refits fall due, so each block is scored by one model (lazy: the
@@ -154,10 +161,6 @@ def _validated(points, who: str) -> pd.Series:
 
 
 def _append(history: pd.Series, block: pd.Series, keep: str | None) -> pd.Series:
-    if len(history) and len(block) and block.index[0] <= history.index[-1]:
-        raise checks.BaselineInputError(
-            f"OnlineScorer: points must arrive in time order; got {block.index[0]} after "
-            f"{history.index[-1]}")
     out = pd.concat([history, block]) if len(history) else block.copy()
     if keep is not None:
         out = out[out.index > out.index[-1] - pd.Timedelta(checks.duration_ns(keep, "history"),
