@@ -74,6 +74,8 @@ class SeasonalProfile(Baseline):
         sustained deviation too small for any single value to leave the band. None: off.
     """
 
+    shift = None  # class default: a profile saved without this parameter reads as off
+
     def __init__(self, season="auto", slot="5m", history="28d", trend=True, adapt="1d",
                  sensitivity=4.0, direction="both", min_rel_spread=0.05, smooth="1h",
                  tail=0.99, shift=None):
