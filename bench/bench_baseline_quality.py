@@ -3,7 +3,7 @@
 For each seed, `simulate` a fleet over three weeks; every SLI is computed at 1m with the local
 PromQL evaluator (one column per instance or path). Each baseline is fitted on the first two
 weeks of each series and scores the whole series causally; alerts come from the same
-`AlertPolicy` for everyone (the SLI's direction and ``for:``, hysteresis, 30m suppression,
+`AlertPolicy` for everyone (the SLI's direction and ``for:``, hysteresis, 12h suppression,
 a traffic floor), counted in the third week only. The static rows alert on the SLI's
 ``static_expr`` with the same policy.
 

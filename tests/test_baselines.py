@@ -611,3 +611,22 @@ def test_slots_never_seen_get_the_overall_spread():
     band = model.predict_bands(at, sensitivity=1.0)
     spread = float(band["upper"].iloc[0] - band["centre"].iloc[0])
     assert spread >= 0.99 * model.global_spread_[0]
+
+
+def test_shift_score_catches_a_sustained_small_deviation_then_settles():
+    series = rhythm(12)
+    history, live = series.iloc[:-4 * 288], series.copy()
+    plain = SeasonalProfile(season="day").fit(history)
+    shift = SeasonalProfile(season="day", shift="6h").fit(history)
+    assert plain.get_params()["shift"] is None and shift.shift_scale_ > 0
+    bands = shift.bands(live)
+    nudge = slice(len(live) - 4 * 288, len(live) - 4 * 288 + 96)  # 8 hours, 1.5 spreads up
+    live.iloc[nudge] += 1.5 * (bands["upper"] - bands["centre"]).iloc[nudge] / shift.sensitivity
+    assert plain.score(live).iloc[nudge].max() < 0.5  # no single value leaves the band
+    assert shift.score(live).iloc[nudge].max() > 0.5
+    assert shift.score(live).iloc[-4 * 288 - 288:-4 * 288].max() < 0.5  # quiet before it
+    grown = series.copy()
+    grown.iloc[-4 * 288:] *= 1.5
+    scores = shift.score(grown)
+    assert scores.iloc[-4 * 288:-4 * 288 + 12].mean() > 0.5
+    assert scores.iloc[-2 * 288:].quantile(0.9) < 0.5  # a lasting change stops alerting

@@ -67,7 +67,7 @@ def test_direction_picks_the_side_of_signed_scores():
     signed = scores((10, 30, -0.9), (100, 120, 0.9))
     lower = AlertPolicy(direction="lower", for_="5m").alerts(signed)
     upper = AlertPolicy(direction="upper", for_="5m").alerts(signed)
-    both = AlertPolicy(direction="both", for_="5m").alerts(signed)
+    both = AlertPolicy(direction="both", for_="5m", suppress="30m").alerts(signed)
     assert list(lower["since"]) == [at(10)] and list(upper["since"]) == [at(100)]
     assert list(both["since"]) == [at(10), at(100)]
 
@@ -78,7 +78,8 @@ def test_traffic_floor_silences_low_volume():
     volume.iloc[:60] = 0.01  # a quiet night
     events = AlertPolicy(volume_floor=0.1).alerts(s, volume)
     assert list(events["since"]) == [at(100)]
-    assert len(AlertPolicy().alerts(s, volume)) == 2  # no floor: both
+    assert len(AlertPolicy(suppress="30m").alerts(s, volume)) == 2  # no floor: both
+    assert len(AlertPolicy().alerts(s, volume)) == 1  # 12h suppression: one incident
     missing = volume.iloc[60:]  # unknown volume counts as below the floor
     assert list(AlertPolicy(volume_floor=0.1).alerts(s, missing)["since"]) == [at(100)]
 

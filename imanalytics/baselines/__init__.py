@@ -14,6 +14,8 @@ gauge on a tz-aware DatetimeIndex, never a raw counter — and offers
 - `MultiSLIIsolationForest`: several SLIs of one service together.
 - `auto(series)`: picks and fits one for a series of unknown shape.
 
+`OnlineScorer.update` and `walk_forward` score a live stream causally, refitting as it
+grows; `nab` scores detections the Numenta Anomaly Benchmark's way.
 `AlertPolicy` turns scores into alert events, `quality` measures them against incidents,
 `save`/`load` persist fitted estimators.
 """
@@ -35,6 +37,7 @@ from .checks import (
 )
 from .decomposition import STLBands
 from .models import MultiSLIIsolationForest, QuantileGBM
+from .online import OnlineScorer, walk_forward
 from .persistence import PersistenceError, load, save
 from .policy import AlertPolicy
 from .promql_native import AdaptiveBand, PromQLScheme, WeekOverWeekZScore
@@ -55,6 +58,7 @@ __all__ = [
     "MultiSLIIsolationForest",
     "NonFiniteWarning",
     "NotFittedBaselineError",
+    "OnlineScorer",
     "PersistenceError",
     "PromQLScheme",
     "QuantileGBM",
@@ -67,4 +71,5 @@ __all__ = [
     "load",
     "quality",
     "save",
+    "walk_forward",
 ]

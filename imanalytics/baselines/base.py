@@ -254,6 +254,46 @@ def follow_level(index, values, centre, lo, hi, window: int, step: int) -> np.nd
     return med * width
 
 
+Z_CLIP = 20.0  # one huge spike must not stand for a lasting shift in a window's mean
+
+
+def mean_z(index, values, centre, lo, hi, window: int, step: int) -> np.ndarray:
+    """Trailing mean over ``(t - window, t]`` of the deviations in spreads (clipped at
+    ±`Z_CLIP`); NaN until the window holds as many samples as the sampling step gives it."""
+    with np.errstate(all="ignore"):
+        dev = values - centre
+        z = np.clip(dev / np.where(dev >= 0, hi, lo), -Z_CLIP, Z_CLIP)
+    z = pd.Series(z, index=pd.DatetimeIndex(pd.to_datetime(checks.ns(index), utc=True)))
+    min_points = max(3, int(window / max(step, 1)))
+    return z.rolling(pd.Timedelta(window, "ns"), min_periods=min_points).mean().to_numpy()
+
+
+def shift_scale(mean: np.ndarray, window: int, step: int) -> float:
+    """How much the window mean of z wanders in normal times: its standard deviation in the
+    history, never below that of independent noise (1/√samples in a window)."""
+    mean = mean[np.isfinite(mean)]
+    floor = 1.0 / np.sqrt(max(1.0, window / max(step, 1)))
+    return float(max(np.std(mean), floor)) if mean.size > 2 else 1.0
+
+
+RECENT_NS = 2 * 86_400 * 10**9  # the shift score compares with this much recent wandering
+
+
+def recent_scale(index, mean: np.ndarray, history_scale: float, window: int) -> np.ndarray:
+    """Per row, the larger of the history's scale and the standard deviation of the window
+    means over the `RECENT_NS` before the current window began: a lasting change alerts
+    while it is new, then, once its own swings are the recent normal, stops."""
+    t = checks.ns(index)
+    ok = np.isfinite(mean)
+    if not ok.any():
+        return np.full(len(t), history_scale)
+    means = pd.Series(mean[ok], index=pd.DatetimeIndex(pd.to_datetime(t[ok], utc=True)))
+    spread = means.rolling(pd.Timedelta(RECENT_NS, "ns"), min_periods=3).std().to_numpy()
+    before = np.searchsorted(t[ok], t - window, side="right") - 1
+    recent = np.where(before >= 0, spread[np.maximum(before, 0)], np.nan)
+    return np.fmax(recent, history_scale)
+
+
 def slot_spread(slots: np.ndarray, residual: np.ndarray, n_slots: int, half: int,
                 tail: float | None):
     """Per-slot sigma (MAD of `residual` grouped by slot) smoothed over ``2·half + 1``

@@ -13,7 +13,9 @@ Per series, in time order:
    fires; the event's `start` is that firing time, `since` when the condition began.
 5. **suppression**: an alert firing within `suppress` of the previous one's end continues
    it (edge triggering: one event, its `end` extended), so a long, wavering incident is one
-   alert.
+   alert. The default, 12h, treats a series alerting again within half a day as the same
+   incident: on real labelled data (NAB) and on the simulator alike, re-fires within hours
+   are the same trouble far more often than a new one.
 
 A missing score (NaN) counts as 0. Events still firing at the last score are reported with
 ``resolved=False`` and `end` at that last time.
@@ -42,7 +44,7 @@ class AlertPolicy:
     clear : score below which it ends (default 0.8 × threshold).
     for_ : how long the condition must hold before firing (Prometheus ``for:``).
     direction : "upper", "lower" or "both" side of signed scores.
-    suppress : a new alert within this time of the last one's end continues it.
+    suppress : a new alert within this time of the last one's end continues it (12h).
     volume_floor : no alert while traffic is below this (in the volume's unit).
     """
 
@@ -50,7 +52,7 @@ class AlertPolicy:
     clear: float | None = None  # default: 0.8 × threshold
     for_: str | pd.Timedelta = "5m"
     direction: str = BOTH
-    suppress: str | pd.Timedelta = "30m"
+    suppress: str | pd.Timedelta = "12h"
     volume_floor: float | None = None
 
     def __post_init__(self):

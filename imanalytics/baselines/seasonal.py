@@ -27,7 +27,17 @@ import numpy as np
 import pandas as pd
 
 from . import checks, robust
-from .base import MEAN_ABS_TO_SIGMA, Baseline, floor_spread, follow_level, share_floor
+from .base import (
+    MEAN_ABS_TO_SIGMA,
+    Baseline,
+    floor_spread,
+    follow_level,
+    mean_z,
+    recent_scale,
+    share_floor,
+    shift_scale,
+    signed_scores,
+)
 
 DAY_NS = 86_400 * 10**9
 WEEK_NS = 7 * DAY_NS
@@ -58,11 +68,17 @@ class SeasonalProfile(Baseline):
     smooth : spreads are averaged over slots within this window ("1h").
     tail : residual quantile that widens each side of the band where the noise has heavier
         tails than a normal distribution (ratios and latencies skew up); None: no widening.
+    shift : window of a second, level-shift score (single series only): the trailing mean
+        of the deviations over this window, in units of how much that mean wandered in the
+        history, scored like a value; a row's score is the larger of the two. It catches a
+        sustained deviation too small for any single value to leave the band. None: off.
     """
+
+    shift = None  # class default: a profile saved without this parameter reads as off
 
     def __init__(self, season="auto", slot="5m", history="28d", trend=True, adapt="1d",
                  sensitivity=4.0, direction="both", min_rel_spread=0.05, smooth="1h",
-                 tail=0.99):
+                 tail=0.99, shift=None):
         self.season = season
         self.slot = slot
         self.history = history
@@ -73,6 +89,7 @@ class SeasonalProfile(Baseline):
         self.min_rel_spread = min_rel_spread
         self.smooth = smooth
         self.tail = tail
+        self.shift = shift
 
     # -- fitting
 
@@ -95,7 +112,34 @@ class SeasonalProfile(Baseline):
             self.columns_ = None
             self.step_ = checks.check_sampling(frame.dropna().index, who)
         self._fit_frame(frame)
+        self.shift_scale_ = None
+        if self.shift is not None and self.columns_ is None:
+            self.shift_scale_ = shift_scale(self._mean_z(frame.iloc[:, 0]), self._shift_ns(),
+                                            self.step_)
         return self
+
+    # -- level-shift score
+
+    def signed_score(self, series):
+        """Scores in [-1, 1]; with `shift`, the larger of the value's and the shift's."""
+        scores = super().signed_score(series)
+        if getattr(self, "shift_scale_", None) is None:
+            return scores
+        x = self._input(series)
+        clean = self._canonical(x)
+        z = self._mean_z(clean)
+        z = z / recent_scale(clean.index, z, self.shift_scale_, self._shift_ns())
+        shifted = signed_scores(z, 0.0, 1.0, 1.0, self.sensitivity)
+        shifted = shifted[clean.index.get_indexer(x.index)]
+        return scores.where(np.abs(scores.to_numpy()) >= np.abs(shifted), shifted)
+
+    def _mean_z(self, clean: pd.Series) -> np.ndarray:
+        centre, lo, hi = self._context_bands(clean)
+        return mean_z(clean.index, clean.to_numpy(dtype=np.float64), centre, lo, hi,
+                      self._shift_ns(), self.step_)
+
+    def _shift_ns(self) -> int:
+        return checks.duration_ns(self.shift, "shift")
 
     def _fit_frame(self, frame: pd.DataFrame) -> None:
         slot = checks.duration_ns(self.slot, "slot")
