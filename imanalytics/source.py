@@ -37,6 +37,7 @@ from requests.adapters import HTTPAdapter
 from tqdm import tqdm
 
 from .cache import CacheMiss, RangeCache, combine
+from .engines import Engine, detect, export_raw, for_version, trim
 from .errors import ImanalyticsError
 from .frames import Grid, grid_block, parse_reply, time_index, to_long, wide_frame
 from .samples import Series, format_series
@@ -149,7 +150,7 @@ class PromSource:
                        "headers": sorted(headers or {})}
         self._client = _connect(self.url, self._headers, basic_auth, verify, ca_bundle,
                                 client_cert, timeout, self.max_workers)
-        self._version = version
+        self._version, self._engine = version, None
         self._version_lock = threading.Lock()
 
     # -- public API ---------------------------------------------------------------------
@@ -164,12 +165,17 @@ class PromSource:
         return self._client
 
     @property
-    def version(self) -> str:
-        """The server's version from ``/api/v1/status/buildinfo`` (asked once)."""
+    def engine(self) -> Engine:
+        """The query engine behind the URL (`engines.detect`, asked once; see `version`)."""
         with self._version_lock:
-            if self._version is None:
-                self._version = str(self._api("/api/v1/status/buildinfo", {})["version"])
-        return self._version
+            if self._engine is None:
+                self._engine = for_version(self._version) if self._version else detect(self)
+        return self._engine
+
+    @property
+    def version(self) -> str:
+        """The engine's version ("" when it does not report one)."""
+        return self.engine.version
 
     def range(self, expr: str, start, end="now", step="1m") -> pd.DataFrame:
         """`expr` evaluated on the grid ``start, start + step, ... <= end`` as a wide frame.
@@ -200,6 +206,8 @@ class PromSource:
         first, last = to_millis(start, now), to_millis(end, now)
         if last <= first:
             raise SourceError(f"raw pull of {_short(selector)}: end must be after start")
+        if self.engine.exports_raw:
+            return export_raw(self, selector, first, last)
         series, samples = self._raw_size(selector, first, last)
         self._check_series(selector, series)
         spans = _raw_spans(first, last, samples, self.max_samples)
@@ -361,18 +369,16 @@ class PromSource:
             raise QueryError(selector, "result", "raw() needs a vector selector like "
                              "name{label=\"value\"}")
         _refuse_histograms(data["result"], selector)
-        return [Series(item["metric"], item["t"], item["v"]) for item in data["result"]]
+        return trim([Series(item["metric"], item["t"], item["v"]) for item in data["result"]],
+                    first, last)
 
     def _window(self, first: int, last: int) -> int:
         """Range-selector length (ms) that selects exactly ``first <= t <= last`` at ``last``."""
         return last - first + 1 if self._left_open() else last - first
 
     def _left_open(self) -> bool:
-        match = re.match(r"v?(\d+)\.", self.version)
-        if not match:
-            raise SourceError(f"cannot read the Prometheus version {self.version!r} of "
-                              f"{self.url}; pass PromSource(..., version='2.53.0') or '3.0.0'")
-        return int(match.group(1)) >= 3
+        # An engine of unsure edges gets the wider window; `trim` drops the extra sample.
+        return self.engine.left_open is not False
 
     # -- HTTP ---------------------------------------------------------------------------
 
