@@ -51,9 +51,8 @@ def test_raw_pulls_equal_what_was_loaded(victoria, workload):
 
 def test_raw_bounds_are_inclusive(victoria, workload):
     s = next(x for x in workload.series if x.name == "im_mq_consumer_lag_seconds")
-    (got,) = PromSource(victoria.url).raw(
-        'im_mq_consumer_lag_seconds{instance="%s"}' % s.labels["instance"],
-        s.t[5] / 1000, s.t[9] / 1000)
+    selector = f'im_mq_consumer_lag_seconds{{instance="{s.labels["instance"]}"}}'
+    (got,) = PromSource(victoria.url).raw(selector, s.t[5] / 1000, s.t[9] / 1000)
     np.testing.assert_array_equal(got.t, s.t[5:10])
 
 
