@@ -83,7 +83,12 @@ def for_version(version: str) -> Engine:
 
 def detect(source) -> Engine:
     """Identify the engine behind `source` (a `PromSource`); every probe has its timeout."""
-    reply = _get(source, "/api/v1/status/buildinfo")
+    reply = source._send("/api/v1/status/buildinfo", {})  # retried, like every API call
+    if reply.status_code in (401, 403):
+        from .source import AccessDenied
+
+        raise AccessDenied(f"{source.url} refused the request (HTTP {reply.status_code} "
+                           f"{reply.reason}): check the credentials")
     body = _json(reply)
     if body is None and _looks_html(reply):
         raise EngineError(
@@ -91,7 +96,7 @@ def detect(source) -> Engine:
             f"{reply.status_code}), not the Prometheus API: is the URL the query API's "
             "base (e.g. http://host:9090, or Mimir's http://host/prometheus)?")
     data = body.get("data") if isinstance(body, dict) else None
-    if isinstance(data, dict) and data.get("application", "").lower().endswith("mimir"):
+    if isinstance(data, dict) and str(data.get("application", "")).lower().endswith("mimir"):
         return Engine(MIMIR, str(data.get("version", "")), "buildinfo application")
     if reply.headers.get("X-Server-Hostname") is not None:
         return Engine(VICTORIAMETRICS, _vm_version(source), "X-Server-Hostname header")

@@ -13,7 +13,7 @@ import pytest
 from imanalytics.cli import main
 from imanalytics.engines import EngineError, EngineWarning, trim
 from imanalytics.samples import Series
-from imanalytics.source import PromSource
+from imanalytics.source import AccessDenied, PromSource, ServerUnreachable
 
 JSON = {"Content-Type": "application/json"}
 
@@ -109,3 +109,14 @@ def test_version_given_by_the_caller_skips_detection(prom):
     assert str(source.engine) == "Prometheus 3.1.0" and source.engine.left_open
     with pytest.raises(EngineError, match="cannot read the Prometheus version"):
         _ = PromSource(prom.url, version="latest").engine
+
+
+def test_refused_credentials_and_silence_are_named():
+    denied = {"/api/v1/status/buildinfo": (401, {}, "Unauthorized")}
+    with Scripted(denied) as server, pytest.raises(AccessDenied, match="credentials"):
+        _ = PromSource(server.url).engine
+    gone = Scripted({})
+    url = gone.url
+    gone.httpd.server_close()  # the port is closed: nothing answers there
+    with pytest.raises(ServerUnreachable, match="failed after 1 attempt"):
+        _ = PromSource(url, retries=0, timeout=5).engine
