@@ -67,7 +67,9 @@ def test_inventory_names_the_engine(victoria, capsys):
 def test_review_names_the_engine_and_its_semantics(reviewed, capsys):
     assert (reviewed / "im-alerts.rules.yml").exists()
     summary = (reviewed / "summary.md").read_text() + (reviewed / "report.html").read_text()
-    assert "VictoriaMetrics" in summary
+    assert "Data: VictoriaMetrics (version not reported), SLIs evaluated locally from raw " \
+        "samples (Prometheus semantics)." in summary
+    assert "the server is VictoriaMetrics: its rate/increase/delta do not extrapolate" in summary
 
 
 def test_local_vs_victoriametrics_is_labelled_with_its_difference(victoria, prom, workload):
