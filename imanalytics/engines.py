@@ -141,6 +141,7 @@ def export_raw(source, selector: str, first: int, last: int) -> list[Series]:
         if line.strip():
             s = _export_line(line, selector)
             merged.setdefault(s.key, []).append(s)
+    source._check_series(selector, len(merged))  # the same max_series as other pulls
     return [_join(parts) for _, parts in sorted(merged.items())]
 
 

@@ -16,7 +16,7 @@ from imanalytics.cli import main
 from imanalytics.demo import compare_slis
 from imanalytics.sandbox.server import SandboxError
 from imanalytics.sandbox.victoria import check_vmalert_rules, replay_rules
-from imanalytics.source import PromSource
+from imanalytics.source import PromSource, TooManySeries
 
 RECORDING = Path(__file__).parent.parent / "rules" / "im-recording.rules.yml"
 END = pd.Timestamp("2026-03-02T00:00:00Z")
@@ -136,3 +136,9 @@ def _expand(expr: str, records: dict[str, str]) -> str:
 def _rules(path: Path, kind: str) -> dict[str, str]:
     groups = yaml.safe_load(path.read_text())["groups"]
     return {r[kind]: r["expr"] for g in groups for r in g["rules"] if kind in r}
+
+
+def test_export_respects_max_series(victoria, workload):
+    with pytest.raises(TooManySeries, match="max_series=1"):
+        PromSource(victoria.url, max_series=1).raw("im_mq_consumer_lag_seconds",
+                                                   workload.start, workload.end)
