@@ -25,26 +25,23 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_baselines  # noqa: E402
+import cloudpickle  # noqa: E402
+from bench_baselines import synthetic  # noqa: E402
 
 from imanalytics.baselines import SeasonalProfile  # noqa: E402
 
-START = pd.Timestamp("2026-02-02T00:00:00Z")
-STEP = "5min"
+# Workers get the data maker by value: they need not find the bench folder.
+cloudpickle.register_pickle_by_value(bench_baselines)
 
 
 def shard(index: int, size: int, days: int) -> pd.DataFrame:
     """Series ``index * size ...`` of the synthetic fleet, the same wherever it is made."""
-    rng = np.random.default_rng(index)
-    points = days * 288
-    t = np.arange(points)
-    day = 1 + 0.6 * np.sin(2 * np.pi * (t / 288 - 0.4))
-    week = np.where((t // 288) % 7 >= 5, 0.8, 1.0)
-    shape = (day * week * (1 + 0.0005 * t / 288))[:, None]
-    scale = rng.uniform(50, 5000, size)[None, :]
-    values = shape * scale * (1 + 0.05 * rng.standard_normal((points, size)))
-    times = pd.date_range(START, periods=points, freq=STEP, name="timestamp")
-    first = index * size
-    return pd.DataFrame(values, index=times, columns=[f"s{first + i}" for i in range(size)])
+    frame = synthetic(size, seed=index, points=days * 288)
+    frame.columns = [f"s{index * size + i}" for i in range(size)]
+    return frame
 
 
 def fit_shard(index: int, size: int, days: int) -> dict:
