@@ -42,15 +42,15 @@ START = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday
 TARGET_S = 30.0
 
 
-def synthetic(n_series: int, seed: int = 0) -> pd.DataFrame:
+def synthetic(n_series: int, seed: int = 0, points: int = POINTS) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
-    t = np.arange(POINTS)
+    t = np.arange(points)
     day = 1 + 0.6 * np.sin(2 * np.pi * (t / 288 - 0.4))
     week = np.where((t // 288) % 7 >= 5, 0.8, 1.0)
     shape = (day * week * (1 + 0.0005 * t / 288))[:, None]
     scale = rng.uniform(50, 5000, n_series)[None, :]
-    values = shape * scale * (1 + 0.05 * rng.standard_normal((POINTS, n_series)))
-    index = pd.date_range(START, periods=POINTS, freq="5min", tz="UTC", name="timestamp")
+    values = shape * scale * (1 + 0.05 * rng.standard_normal((points, n_series)))
+    index = pd.date_range(START, periods=points, freq="5min", tz="UTC", name="timestamp")
     return pd.DataFrame(values, index=index, columns=[f"s{i}" for i in range(n_series)])
 
 

@@ -26,6 +26,7 @@ def run_demo(instances: int = 3, days: int = 7, seed: int = 0, out: str | Path =
     incidents_file = out / "incidents.yaml"
     write_incidents(wl.incidents, incidents_file)
     with _serving(wl) as prom:
+        _say(f"engine: {_engine(prom.url)}")
         summary = pull_summary(prom.url, cat, wl)
         summary.to_csv(out / "summary.csv", index=False)
         _print_summary(wl, summary, prom_samples=prom.samples)
@@ -68,7 +69,12 @@ def rules_step(url: str, wl: Workload, cat: Catalog, out: Path) -> pd.DataFrame:
 
 
 def compare_slis(url: str, wl: Workload, cat: Catalog) -> pd.DataFrame:
-    """Each SLI over the last day at 5 m, by the server and by the local evaluator."""
+    """Each SLI over the last day at 5 m, by the server and by the local evaluator.
+
+    The local evaluator follows Prometheus' semantics; the ``semantics`` column says when the
+    server follows another engine's (VictoriaMetrics'), and ``max_rel_diff`` then measures
+    how far its rate/increase/delta are from Prometheus'.
+    """
     import numpy as np
     import requests
 
@@ -77,6 +83,9 @@ def compare_slis(url: str, wl: Workload, cat: Catalog) -> pd.DataFrame:
     from .samples import label_key
     from .slis import slis
 
+    server = _engine(url)
+    semantics = ("Prometheus" if server.semantics == "Prometheus"
+                 else f"local Prometheus vs server {server.semantics}")
     end = wl.end.floor("5min")
     start = end - pd.Timedelta("1D")
     rows = []
@@ -100,9 +109,16 @@ def compare_slis(url: str, wl: Workload, cat: Catalog) -> pd.DataFrame:
             rel = np.abs(mine[both] - theirs[both]) / np.maximum(np.abs(theirs[both]), 1e-300)
             worst = max(worst, float(np.nanmax(rel, initial=0.0)))
         rows.append({"sli": sli.key, "series": len(reply), "points": len(local),
-                     "max_rel_diff": worst, "local_s": round(local_s, 3),
+                     "max_rel_diff": worst, "semantics": semantics, "local_s": round(local_s, 3),
                      "server_s": round(server_s, 3)})
     return pd.DataFrame(rows)
+
+
+def _engine(url: str):
+    from .source import PromSource
+
+    with PromSource(url) as source:
+        return source.engine
 
 
 def serve_sandbox(instances: int = 3, days: int = 14, seed: int = 0,

@@ -31,6 +31,7 @@ class Inventory:
 
     metrics: pd.DataFrame
     labels: pd.DataFrame
+    engine: str = ""  # the query engine that answered, e.g. "Prometheus 2.53.0"
 
     @property
     def missing(self) -> list[str]:
@@ -61,7 +62,7 @@ def inventory(source: PromSource, catalog: Catalog | None = None, start="now-1h"
         raise SourceError(f"inventory: the range ends before it starts ({start!r} to {end!r})")
     catalog = catalog or default_catalog()
     wanted = [(spec, suffix) for spec in catalog for suffix in _suffixes(spec)]
-    _ = source.version  # one request first: an unreachable server fails once, not per metric
+    engine = source.engine  # one request first: an unreachable server fails once, not per metric
     found = _series_of(source, [catalog.selector(spec.key, sfx) for spec, sfx in wanted],
                        start, end)
     names = source.label_values(NAME, start=start, end=end) if any(f.empty for f in found) else []
@@ -73,7 +74,7 @@ def inventory(source: PromSource, catalog: Catalog | None = None, start="now-1h"
     label_rows = [row for spec, frames in families.values()
                   for row in _label_rows(spec, pd.concat(frames), catalog, max_label_values)]
     return Inventory(pd.DataFrame(metric_rows, columns=_METRIC_COLUMNS),
-                     pd.DataFrame(label_rows, columns=_LABEL_COLUMNS))
+                     pd.DataFrame(label_rows, columns=_LABEL_COLUMNS), str(engine))
 
 
 _METRIC_COLUMNS = ["layer", "key", "type", "series", "present", "count", "labels",
@@ -149,7 +150,8 @@ def format_inventory(inv: Inventory) -> str:
     """Metrics table, then distinct values per metric and label (``!`` = high-cardinality)."""
     metrics = inv.metrics.assign(present=inv.metrics["present"].map({True: "yes", False: "NO"}))
     flagged = inv.high_cardinality
-    lines = [f"catalog series found: {int(inv.metrics['present'].sum())} of {len(inv.metrics)}",
+    lines = [f"engine: {inv.engine}"] if inv.engine else []
+    lines += [f"catalog series found: {int(inv.metrics['present'].sum())} of {len(inv.metrics)}",
              "", _table(metrics.drop(columns=["labels"])), "",
              "distinct label values per metric (! = high-cardinality)", "",
              _table(_cardinality_matrix(inv.labels)), "",

@@ -42,6 +42,7 @@ from tqdm import tqdm
 
 from .cache import CacheMiss, RangeCache, combine
 from .deadline import pulling, read_body, remaining, spent, watch_pools
+from .engines import Engine, detect, export_raw, for_version, trim
 from .errors import ImanalyticsError
 from .frames import (
     Grid,
@@ -190,7 +191,7 @@ class PromSource:
                        "headers": sorted(headers or {})}
         self._client = _connect(self.url, self._headers, basic_auth, verify, ca_bundle,
                                 client_cert, timeout, self.max_workers)
-        self._version = version
+        self._version, self._engine = version, None
         self._version_lock = threading.Lock()
 
     # -- public API ---------------------------------------------------------------------
@@ -205,15 +206,19 @@ class PromSource:
         return self._client
 
     @property
+    def engine(self) -> Engine:
+        """The query engine behind the URL (`engines.detect`, asked once; see `version`)."""
+        with self._version_lock:
+            if self._engine is None:
+                with self._pulling("/api/v1/status/buildinfo"):
+                    self._engine = (for_version(self._version) if self._version
+                                    else detect(self))
+        return self._engine
+
+    @property
     def version(self) -> str:
-        """The server's version from ``/api/v1/status/buildinfo`` (asked once)."""
-        with self._version_lock, self._pulling("/api/v1/status/buildinfo"):
-            if self._version is None:
-                data = self._api("/api/v1/status/buildinfo", {})
-                if not isinstance(data, dict) or "version" not in data:
-                    raise QueryError("/api/v1/status/buildinfo", "reply", "no version in it")
-                self._version = str(data["version"])
-        return self._version
+        """The engine's version ("" when it does not report one)."""
+        return self.engine.version
 
     def range(self, expr: str, start, end="now", step="1m", columns: str = "series"
               ) -> pd.DataFrame:
@@ -252,6 +257,8 @@ class PromSource:
         if last <= first:
             raise SourceError(f"raw pull of {_short(selector)}: end must be after start")
         with self._pulling(selector):
+            if self.engine.exports_raw:
+                return export_raw(self, selector, first, last)
             series, samples = self._raw_size(selector, first, last)
             self._check_series(selector, series)
             spans = _raw_spans(first, last, samples, self.max_samples)
@@ -452,18 +459,16 @@ class PromSource:
             refuse_repeats(result)
         except ValueError as exc:
             raise QueryError(selector, "result", str(exc)) from None
-        return [Series(item["metric"], item["t"], item["v"]) for item in result]
+        return trim([Series(item["metric"], item["t"], item["v"]) for item in result],
+                    first, last)
 
     def _window(self, first: int, last: int) -> int:
         """Range-selector length (ms) that selects exactly ``first <= t <= last`` at ``last``."""
         return last - first + 1 if self._left_open() else last - first
 
     def _left_open(self) -> bool:
-        match = re.match(r"v?(\d+)\.", self.version)
-        if not match:
-            raise SourceError(f"cannot read the Prometheus version {self.version!r} of "
-                              f"{self.url}; pass PromSource(..., version='2.53.0') or '3.0.0'")
-        return int(match.group(1)) >= 3
+        # An engine of unsure edges gets the wider window; `trim` drops the extra sample.
+        return self.engine.left_open is not False
 
     # -- HTTP ---------------------------------------------------------------------------
 

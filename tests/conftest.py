@@ -21,3 +21,12 @@ def prom(workload):
     """The session's sandbox Prometheus; every integration test shares it."""
     with PrometheusSandbox(workload.series) as sandbox:
         yield sandbox
+
+
+@pytest.fixture(scope="session")
+def victoria(workload):
+    """A real VictoriaMetrics filled with the same workload through its import API."""
+    from imanalytics.sandbox.victoria import VictoriaMetricsSandbox
+
+    with VictoriaMetricsSandbox(workload.series) as sandbox:
+        yield sandbox

@@ -75,6 +75,8 @@ def report(review: Review, out: Path, pushgateway: str | None = None) -> dict[st
     if pushgateway:
         _push(review, pushgateway, len(changes))
         print(f"run metrics pushed to {pushgateway}")
+    if review.engine:
+        print(f"engine: {review.engine}")
     print(f"reviewed {len(review.backtests)} SLIs, {len(review.candidates)} candidates over "
           f"{review.start:%Y-%m-%d %H:%M} .. {review.end:%Y-%m-%d %H:%M} UTC in "
           f"{review.seconds:.1f} s")

@@ -255,7 +255,8 @@ def headline(review) -> str:
     return (f"History {review.start:%Y-%m-%d %H:%M} to {review.end:%Y-%m-%d %H:%M} UTC; "
             f"{len(review.incidents)} labelled incidents; page budget "
             f"{review.page_budget:g} false pages per week per SLI; "
-            f"{len(review.candidates)} candidates in {review.seconds:.1f} s.")
+            f"{len(review.candidates)} candidates in {review.seconds:.1f} s."
+            + (f" Data: {review.engine}." if review.engine else ""))
 
 
 def summary_markdown(review, changes=None) -> str:

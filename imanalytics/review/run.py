@@ -43,6 +43,7 @@ class Review:
     notes: list[str] = field(default_factory=list)  # warnings about the data
     asked: tuple[pd.Timestamp, pd.Timestamp] | None = None  # the history asked for
     current: list = field(default_factory=list)  # CurrentResult per current alert rule
+    engine: str = ""  # where the SLIs came from and whose semantics computed them
 
     @property
     def candidates(self) -> pd.DataFrame:
@@ -111,10 +112,27 @@ def review_thresholds(data, since="28d", until=None, *, incidents: Sequence[Inci
     review = Review(tests, pd.DataFrame(rows, columns=columns).drop(columns=["for_min"]),
                     min(t.frame.index[0] for t in tests), max(t.frame.index[-1] for t in tests),
                     budget, incidents, asked=(start, end))
-    review.notes = notes + data_notes(review)
+    review.engine, engine_notes = _engine_line(data, engine)
+    review.notes = notes + engine_notes + data_notes(review)
     review.current = _current(review, current_rules, history, data, progress)
     review.seconds = time.perf_counter() - began
     return review
+
+
+def _engine_line(data, engine: str) -> tuple[str, list[str]]:
+    """Which engine served the data and whose semantics the SLIs follow; a note if they differ."""
+    if isinstance(data, Workload):
+        return "simulated workload, SLIs evaluated locally (Prometheus semantics)", []
+    server = _source(data).engine
+    if engine == "server":
+        return f"{server}, SLIs evaluated by the server ({server.semantics} semantics)", []
+    line = f"{server}, SLIs evaluated locally from raw samples (Prometheus semantics)"
+    if server.semantics == "Prometheus":
+        return line, []
+    return line, [f"the server is {server.name}: its rate/increase/delta do not extrapolate "
+                  "and count the sample before the window, so rules it evaluates give other "
+                  "values than these Prometheus-semantics SLIs (the demo's local-vs-server "
+                  "table measures the difference)"]
 
 
 def history_span(data, since, until) -> tuple[pd.Timestamp, pd.Timestamp]:

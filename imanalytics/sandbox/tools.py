@@ -14,6 +14,8 @@ TOOLS = {
     "amtool": ("IMANALYTICS_AMTOOL", "prometheus-alertmanager"),
     "prometheus-alertmanager": ("IMANALYTICS_ALERTMANAGER", "prometheus-alertmanager"),
     "prometheus-pushgateway": ("IMANALYTICS_PUSHGATEWAY", "prometheus-pushgateway"),
+    "victoria-metrics": ("IMANALYTICS_VICTORIA_METRICS", "victoria-metrics"),
+    "vmalert": ("IMANALYTICS_VMALERT", "victoria-metrics"),
 }
 
 
