@@ -103,7 +103,7 @@ def test_a_broken_rule_file_is_named(tmp_path):
         load_rule_files([bad])
 
 
-def test_cli_reads_the_servers_rules_and_asks_the_server_what_it_cannot_evaluate(
+def test_cli_reads_the_servers_rules_and_evaluates_subqueries_locally(
         workload, tmp_path):
     incidents = tmp_path / "incidents.yaml"
     write_incidents(workload.incidents, incidents)
@@ -119,4 +119,4 @@ def test_cli_reads_the_servers_rules_and_asks_the_server_what_it_cannot_evaluate
     high = next(x for x in lines if x.startswith("current rule HighMessageLatency"))
     sustained = next(x for x in lines if x.startswith("current rule SustainedMessageLatency"))
     assert "(processing_latency_p99)" in high and high.endswith("(local engine)")
-    assert "(processing_latency_p99)" in sustained and sustained.endswith("(server engine)")
+    assert "(processing_latency_p99)" in sustained and sustained.endswith("(local engine)")

@@ -16,7 +16,7 @@ def children(node: ast.Node) -> tuple[ast.Node, ...]:
         return node.args
     if isinstance(node, ast.MatrixSelector):
         return (node.selector,)
-    if isinstance(node, (ast.Paren, ast.Unary)):
+    if isinstance(node, (ast.Paren, ast.Unary, ast.Subquery)):
         return (node.expr,)
     return ()
 
