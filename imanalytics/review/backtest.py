@@ -60,10 +60,12 @@ class Candidate:
     strategy: str
     level: float  # static: the threshold; banded: the sensitivity k (band = centre ± k·spread)
     for_: str
+    below: bool = False  # static: fires below the threshold (SLIs whose bad side is low)
 
     @property
     def name(self) -> str:
-        what = f"> {self.level:g}" if self.strategy == "static" else f"k={self.level:g}"
+        side = "<" if self.below else ">"
+        what = f"{side} {self.level:g}" if self.strategy == "static" else f"k={self.level:g}"
         return f"{self.strategy} {what} for {self.for_}"
 
     @property
@@ -134,7 +136,8 @@ def backtest(sli: SLI, frame: pd.DataFrame, incidents: Sequence[Incident],
         level = sli.static_threshold * (scale if sli.direction == UPPER else 1 / scale)
         condition = frame > level if sli.direction == UPPER else frame < level
         for for_ in fors:
-            judge(Candidate(sli.key, "static", level, for_), condition)
+            judge(Candidate(sli.key, "static", level, for_, below=sli.direction != UPPER),
+                  condition)
     bands, fitted = {}, {}
     for strategy in tqdm(strategies, desc=f"backtest {sli.key}", unit="strategy",
                          disable=not progress, leave=False):
