@@ -49,10 +49,6 @@ class Setting:
     level: float
     for_: str
 
-    @property
-    def candidate(self) -> Candidate:
-        return Candidate("", self.strategy, self.level, self.for_)
-
 
 @dataclass
 class Outcome:
@@ -139,7 +135,9 @@ class Tuner:
     def evaluate(self, setting: Setting) -> Outcome:
         """Alerts and their cost for one setting: a comparison, not a refit."""
         fired = firing_events(self.condition(setting), pd.Timedelta(setting.for_))
-        metrics = _metrics(setting.candidate, fired, self.incidents, self.weeks)
+        candidate = Candidate(self.sli.key, setting.strategy, setting.level, setting.for_,
+                              below=self.sli.direction != UPPER)
+        metrics = _metrics(candidate, fired, self.incidents, self.weeks)
         detected = metrics["recall"] * len(self.incidents) if self.incidents else 0
         metrics.update(sli=self.sli.key, weeks=self.weeks, detected=int(round(detected)))
         return Outcome(setting, fired, metrics)
@@ -186,6 +184,9 @@ class Tuner:
             texts["alert_tests"] = unit_test_file(rule_files, shipped.cases)
         for key, path in files.items():
             write_text_atomic(path, texts[key])
-        # Strategies without a PromQL form ship their fitted models for serve-baselines.
-        return {**files, **write_exporter_files([shipped], out)}
+        if not shipped.baselines:
+            return files
+        # Strategies without a PromQL form ship their fitted models for serve-baselines, in
+        # a folder of the setting's own so other settings written to `out` keep theirs.
+        return {**files, **write_exporter_files([shipped], out / stem)}
 

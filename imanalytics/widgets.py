@@ -124,7 +124,7 @@ class TuningWidget(widgets.VBox):
             self._draw_band(band)
             self._draw_threshold(tuner, setting)
             self._draw_alerts(tuner, outcome.events)
-        self.stats.value = f"<b>{setting.candidate.name}</b>: {outcome.summary()}"
+        self.stats.value = f"<b>{outcome.metrics['candidate']}</b>: {outcome.summary()}"
         return outcome
 
     def write_rule(self) -> dict[str, Path] | None:

@@ -80,6 +80,9 @@ def test_strategies_without_a_rule_form_ship_through_the_exporter(tuner, tmp_pat
     assert (files["baselines"] / "index.json").exists()
     assert files["scrape_config"].exists()
     check_rules(files["alerts"])
+    # Writing another setting to the same folder keeps these models.
+    tuner.write_rule(Setting("static", 1.0, "5m"), tmp_path)
+    assert (files["baselines"] / "index.json").exists()
 
 
 def test_ttd_reads_as_people_say_it():
