@@ -217,9 +217,10 @@ def _add_serve_baselines(commands) -> None:
         description="Load the fitted baselines of a directory (index.json plus one model file "
         "per SLI series, as review-thresholds writes to <out>/baselines) and serve their bands "
         "at each scrape as the gauges imanalytics_baseline_lower, _centre and _upper, with the "
-        "SLI series' labels plus sli and strategy. The directory is read once, at start "
-        "(restart to serve a new review); a missing directory, an empty one, a bad index or "
-        "model file, or a model that predicts no band now is an error at start. Scrape it "
+        "SLI series' labels plus sli and strategy. The directory is read at start and again "
+        "on SIGHUP (a failed reload keeps the previous bands served); a missing directory, an "
+        "empty one, a bad index or model file, or a model that predicts no band now is an "
+        "error at start. Scrape it "
         "with honor_labels: true (<out>/exporter-scrape.yml). Stops on SIGTERM or Ctrl-C.",
     )
     p.add_argument("--baselines", required=True, metavar="DIR",

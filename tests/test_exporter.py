@@ -168,6 +168,37 @@ def test_a_restarted_exporter_serves_the_same_bands(written):
     assert set(served[0]) == set(served[1]) and len(served[0]) == 3 * 4
 
 
+def test_sighup_reloads_and_a_bad_reload_keeps_the_served_bands(written, tmp_path):
+    import shutil
+    import signal
+
+    d = shutil.copytree(written["baselines"], tmp_path / "baselines")
+    with Exporter(d) as exporter:
+        first, sensitivities = exporter.bands(), exporter.sensitivities()
+        doc = json.loads((d / "index.json").read_text())
+        for entry in doc["series"]:
+            entry["sensitivity"] += 1.0  # wider bands: every lower and upper edge moves
+        (d / "index.json").write_text(json.dumps(doc))
+        exporter.process.send_signal(signal.SIGHUP)
+        wider = _wait_for(exporter.bands, lambda b: b != first, "the reloaded bands")
+        assert set(wider) == set(first) and exporter.gauge("reload_success") == 1.0
+        uppers = [k for k in first if k[0].endswith("_upper")]
+        assert all(wider[k] > first[k] for k in uppers)
+        loaded = exporter.gauge("loaded_timestamp_seconds")
+
+        _corrupt_model(d)
+        exporter.process.send_signal(signal.SIGHUP)
+        _wait_for(lambda: exporter.gauge("reload_success"), lambda v: v == 0.0,
+                  "the failed reload to show")
+        assert set(exporter.bands()) == set(first)
+        assert exporter.sensitivities() == {k: v + 1.0 for k, v in sensitivities.items()}
+        assert exporter.gauge("loaded_timestamp_seconds") == loaded
+        exporter.stop()
+    assert exporter.returncode == 0 and "Traceback" not in exporter.stderr
+    assert "reload failed, still serving the previous baselines" in exporter.stderr
+    assert "is not a baseline file" in exporter.stderr
+
+
 def test_every_baseline_class_is_served(tmp_path):
     from imanalytics.baselines import MultiSLIIsolationForest, QuantileGBM, STLBands
 
@@ -394,6 +425,19 @@ class Exporter:
                 for s in family.samples:
                     out[(s.name, tuple(sorted(s.labels.items())))] = s.value
         return out
+
+    def sensitivities(self) -> dict[tuple, float]:
+        """Sorted labels -> the sensitivity each series' band is served at."""
+        return {tuple(sorted(s.labels.items())): s.value
+                for family in text_string_to_metric_families(self._metrics())
+                if family.name == "imanalytics_baseline_sensitivity" for s in family.samples}
+
+    def gauge(self, name: str) -> float:
+        """The value of the exporter's own gauge ``imanalytics_baseline_<name>``."""
+        for family in text_string_to_metric_families(self._metrics()):
+            if family.name == f"imanalytics_baseline_{name}":
+                return family.samples[0].value
+        raise AssertionError(f"imanalytics_baseline_{name} is not served")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -55,6 +55,17 @@ class BandCollector:
         self.clock = clock
         self.live = live
         self._lock = threading.Lock()  # concurrent scrapes share the live budget: one at a time
+        self.loaded_at = time.time()
+        self.reload_ok = True
+
+    def swap(self, store: Store) -> None:
+        """Serve `store` from the next scrape on (a reload that succeeded)."""
+        with self._lock:
+            self.store, self.loaded_at, self.reload_ok = store, time.time(), True
+
+    def reload_failed(self) -> None:
+        with self._lock:
+            self.reload_ok = False
 
     def collect(self):
         with self._lock:
@@ -80,9 +91,19 @@ class BandCollector:
             if series.fitted_until:
                 fitted.add_sample(f"{PREFIX}fitted_until_timestamp_seconds", labels,
                                   pd.Timestamp(series.fitted_until).timestamp())
-        models = Metric(f"{PREFIX}models", "Fitted baseline models loaded at start.", "gauge")
+        models = Metric(f"{PREFIX}models", "Fitted baseline models served.", "gauge")
         models.add_sample(f"{PREFIX}models", {}, float(len(self.store.models)))
-        return [*families.values(), sensitivity, following, fitted, models]
+        return [*families.values(), sensitivity, following, fitted, models, *self._reloads()]
+
+    def _reloads(self) -> list[Metric]:
+        ok = Metric(f"{PREFIX}reload_success",
+                    "0 when the last reload (SIGHUP) failed and the bands served are older "
+                    "than the directory.", "gauge")
+        ok.add_sample(f"{PREFIX}reload_success", {}, float(self.reload_ok))
+        at = Metric(f"{PREFIX}loaded_timestamp_seconds",
+                    "When the baselines served were read from the directory.", "gauge")
+        at.add_sample(f"{PREFIX}loaded_timestamp_seconds", {}, self.loaded_at)
+        return [ok, at]
 
 
 def bands_at(store: Store, index: pd.DatetimeIndex, live=None):

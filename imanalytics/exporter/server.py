@@ -1,5 +1,5 @@
 """`python -m imanalytics serve-baselines`: load the baseline directory, check every model
-once, then serve ``/metrics`` until SIGTERM or Ctrl-C."""
+once, then serve ``/metrics`` until SIGTERM or Ctrl-C; SIGHUP reloads the directory."""
 
 from __future__ import annotations
 
@@ -38,32 +38,39 @@ def open_store(directory: str | Path, trusted: bool = False) -> Store:
     return store
 
 
-def registry_for(store: Store, live: LiveLevels | None = None) -> CollectorRegistry:
+def registry_for(store: Store, live: LiveLevels | None = None,
+                 collector: BandCollector | None = None) -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(BandCollector(store, live=live))
+    registry.register(collector or BandCollector(store, live=live))
     return registry
 
 
 def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.1",
           prometheus: str | None = None, stop: threading.Event | None = None,
-          trusted: bool = False) -> None:
+          trusted: bool = False, reload: threading.Event | None = None) -> None:
     """Serve the bands of `directory` on http://host:port/metrics until `stop` is set
     (by default: until SIGTERM or Ctrl-C); with `prometheus` (a URL) bands follow the
-    SLIs' recent level read from it."""
+    SLIs' recent level read from it. Setting `reload` (by default: SIGHUP) reads the
+    directory again; a directory that fails to load keeps the previous bands served."""
     store = open_store(directory, trusted)
     live = LiveLevels(prometheus) if prometheus else None
+    collector = BandCollector(store, live=live)
     try:
-        server, thread = start_http_server(port, addr=host, registry=registry_for(store, live))
+        server, thread = start_http_server(port, addr=host,
+                                           registry=registry_for(store, collector=collector))
     except OSError as exc:
         raise ExporterError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
-    stop = stop or _stop_on_signals()
-    slis = sorted({s.sli for s in store.series})
+    if stop is None:
+        stop, hangup = _signal_events()
+        reload = reload or hangup
+    reload = reload or threading.Event()
     level = f"; levels from {live.source.url}" if live else ""
-    print(f"serving {len(store.series)} baseline series ({len(store.models)} models; SLIs "
-          f"{', '.join(slis)}{level}) on http://{host}:{port}/metrics", flush=True)
+    print(f"serving {_describe(store)}{level} on http://{host}:{port}/metrics", flush=True)
     try:
         while not stop.wait(1.0):  # a timed wait lets signal handlers run promptly
-            pass
+            if reload.is_set():
+                reload.clear()
+                _reload(collector, directory, trusted)
     finally:
         server.shutdown()
         server.server_close()
@@ -73,8 +80,30 @@ def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
     print("stopped", file=sys.stderr, flush=True)
 
 
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
+def _reload(collector: BandCollector, directory, trusted: bool) -> None:
+    """Swap in the directory as it is now; on any error keep serving what was loaded, say
+    why on stderr and in ``imanalytics_baseline_reload_success``."""
+    try:
+        store = open_store(directory, trusted)
+    except ExporterError as exc:
+        collector.reload_failed()
+        print(f"reload failed, still serving the previous baselines: {exc}", file=sys.stderr,
+              flush=True)
+        return
+    collector.swap(store)
+    print(f"reloaded: serving {_describe(store)}", flush=True)
+
+
+def _describe(store: Store) -> str:
+    slis = sorted({s.sli for s in store.series})
+    return (f"{len(store.series)} baseline series ({len(store.models)} models; SLIs "
+            f"{', '.join(slis)})")
+
+
+def _signal_events() -> tuple[threading.Event, threading.Event]:
+    """(stop on SIGTERM or Ctrl-C, reload on SIGHUP)."""
+    stop, reload = threading.Event(), threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())
-    return stop
+    signal.signal(signal.SIGHUP, lambda *_: reload.set())
+    return stop, reload
