@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from imanalytics.review import review_thresholds
@@ -120,3 +121,25 @@ def test_cli_reads_the_servers_rules_and_evaluates_subqueries_locally(
     sustained = next(x for x in lines if x.startswith("current rule SustainedMessageLatency"))
     assert "(processing_latency_p99)" in high and high.endswith("(local engine)")
     assert "(processing_latency_p99)" in sustained and sustained.endswith("(local engine)")
+
+
+def test_the_server_evaluates_current_rules_as_the_local_engine_does(prom, workload, tmp_path):
+    """With the SLIs from the server (no raw samples), current rules are evaluated by its
+    query_range: the same alerts, to the figure, as the local evaluator over raw samples."""
+    busy = tmp_path / "busy.rules.yml"  # the sandbox's p99 runs 0.08-0.1 s: fire at its top
+    busy.write_text(HIGH_LATENCY.read_text().replace(") > 1\n", ") > 0.097\n"))
+    rules = load_rule_files([busy])
+    results = {}
+    for engine in ("local", "server"):
+        review = review_thresholds(prom.url, "1d", workload.end, incidents=workload.incidents,
+                                   sli_keys=["processing_latency_p99"],
+                                   strategies=("adaptive_band",), engine=engine,
+                                   current_rules=rules, progress=False)
+        [results[engine]] = review.current
+    assert results["local"].engine == "local" and results["server"].engine == "server"
+    assert results["server"].problem == ""
+    for key in FIGURES:
+        assert results["server"].figures[key] == pytest.approx(
+            results["local"].figures[key], nan_ok=True), key
+    assert results["local"].figures["alerts"] > 0, "the rule must fire to compare alerts"
+    pd.testing.assert_frame_equal(results["server"].events, results["local"].events)
