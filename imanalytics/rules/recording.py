@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .catalog import Catalog, MetricSpec, default_catalog
-from .slis import slis
+from ..catalog import Catalog, MetricSpec, default_catalog
+from ..slis import slis
 
 QUANTILES = (0.5, 0.9, 0.99)
 WINDOW = "5m"
