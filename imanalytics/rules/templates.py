@@ -18,11 +18,16 @@ _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
 
 def go_g4(v: float) -> str:
     """Go's ``fmt.Sprintf("%.4g", v)``."""
+    return _non_finite(v) or f"{v:.4g}"
+
+
+def _non_finite(v: float) -> str | None:
+    """NaN and the infinities as Go's fmt prints them; None for a finite number."""
     if math.isnan(v):
         return "NaN"
     if math.isinf(v):
         return "+Inf" if v > 0 else "-Inf"
-    return f"{v:.4g}"
+    return None
 
 
 def humanize(v: float) -> str:
@@ -140,10 +145,8 @@ def _printf(spec: str, value: float) -> str:
 
 def go_value(v: float) -> str:
     """A float as Go's text/template prints it (fmt %v: shortest, %e from 1e+06)."""
-    if math.isnan(v):
-        return "NaN"
-    if math.isinf(v):
-        return "+Inf" if v > 0 else "-Inf"
+    if not math.isfinite(v):
+        return _non_finite(v)
     if v == 0:
         return "0"
     exponent = int(np.format_float_scientific(v, unique=True).split("e")[1])
