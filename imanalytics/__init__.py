@@ -1,9 +1,10 @@
 """imanalytics: analyse instant-messaging services through their Prometheus data.
 
 The pieces, each in its own module: `catalog` (what an IM service exports), `slis`,
-`source` (pulls into pandas), `promql` (the local evaluator), `rules` (recording rules),
-`baselines`, `alerting`, `review` (threshold tuning reviews), `exporter` (baseline bands
-served to Prometheus), `dashboards` and `sandbox`.
+`source` (pulls into pandas), `promql` (the local evaluator), `rules` (recording and alert
+rules, rule files and their promtool tests), `baselines`, `alerting` (Alertmanager),
+`review` (threshold tuning reviews), `exporter` (baseline bands served to Prometheus),
+`dashboards` and `sandbox`.
 """
 
 from .catalog import Catalog, CatalogError, MetricSpec, default_catalog, load_catalog

@@ -86,9 +86,9 @@ def _add_rules(commands) -> None:
 
 
 def _run_rules(args) -> int:
-    from . import generate
     from .catalog import load_catalog
-    from .rulefiles import check_rules, run_rule_tests
+    from .rules import artifacts as generate
+    from .rules import check_rules, run_rule_tests
 
     artifacts = generate.recording_artifacts(_out(args, "rules"), load_catalog(args.catalog))
     if args.check:
@@ -130,8 +130,8 @@ def _add_build_dashboards(commands) -> None:
 
 
 def _run_build_dashboards(args) -> int:
-    from . import generate
     from .catalog import load_catalog
+    from .rules import artifacts as generate
 
     out = _out(args, "dashboards")
     artifacts = generate.dashboard_artifacts(

@@ -54,8 +54,8 @@ def review_step(url: str, wl: Workload, cat: Catalog, out: Path) -> None:
 
 def rules_step(url: str, wl: Workload, cat: Catalog, out: Path) -> pd.DataFrame:
     """Write and promtool-check the recording rules; compare the SLI rules local vs server."""
-    from . import generate
-    from .rulefiles import check_rules, run_rule_tests
+    from .rules import artifacts as generate
+    from .rules import check_rules, run_rule_tests
 
     artifacts = generate.recording_artifacts(out, cat)
     generate.write(artifacts)

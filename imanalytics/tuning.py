@@ -15,8 +15,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from .alerting.rule_tests import unit_test_file
-from .alerting.rules import alert_groups
 from .display import duration
 from .review.backtest import (
     STRATEGIES,
@@ -31,7 +29,8 @@ from .review.events import firing_events
 from .review.outputs import write_exporter_files
 from .review.run import _end, _slis, _start, load_history
 from .review.shipping import ship
-from .rulefiles import dump_rules, write_text_atomic
+from .rules import alert_groups, alert_test_file
+from .rules.files import dump_rules, write_text_atomic
 from .sandbox.incidents import Incident
 from .slis import SLI, UPPER
 
@@ -181,7 +180,7 @@ class Tuner:
         if shipped.cases:
             files["alert_tests"] = out / f"{stem}.rules.test.yml"
             rule_files = [files["alerts"].name]
-            texts["alert_tests"] = unit_test_file(rule_files, shipped.cases)
+            texts["alert_tests"] = alert_test_file(rule_files, shipped.cases)
         for key, path in files.items():
             write_text_atomic(path, texts[key])
         if not shipped.baselines:

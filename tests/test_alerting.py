@@ -14,14 +14,23 @@ import pandas as pd
 import pytest
 import yaml
 
-from imanalytics.alerting import AlertmanagerSettings, Robots, alert_groups, static_alert
+from imanalytics.alerting import AlertmanagerSettings, Robots
 from imanalytics.alerting.alertmanager import TEMPLATE_FILE, dump_config, message_template
-from imanalytics.alerting.humanize import humanize, humanize_duration, humanize_percentage
-from imanalytics.alerting.rule_tests import AlertCase, expand, firing, unit_test_file
 from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate
 from imanalytics.pushgateway import PushError, push_run_metrics
-from imanalytics.rulefiles import RuleFileError, check_rules, dump_rules, run_rule_tests
+from imanalytics.rules import (
+    AlertCase,
+    RuleFileError,
+    alert_groups,
+    alert_test_file,
+    check_rules,
+    dump_rules,
+    firing,
+    run_rule_tests,
+    static_alert,
+)
+from imanalytics.rules.templates import expand, humanize, humanize_duration, humanize_percentage
 from imanalytics.samples import Series
 from imanalytics.sandbox.services import AlertmanagerSandbox, PushgatewaySandbox
 from imanalytics.sandbox.tools import find_tool
@@ -100,7 +109,7 @@ def test_promtool_agrees_with_the_predicted_alerts(tmp_path, incident_cases):
     rules.write_text(dump_rules(alert_groups([c.alert for c in incident_cases])))
     check_rules(rules)
     tests = tmp_path / "alerts.test.yml"
-    tests.write_text(unit_test_file([rules.name], incident_cases))
+    tests.write_text(alert_test_file([rules.name], incident_cases))
     assert "SUCCESS" in run_rule_tests(tests)
     doc = yaml.safe_load(tests.read_text())
     check = next(c for t in doc["tests"] for c in t["alert_rule_test"] if c["exp_alerts"])

@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 import yaml
 
-from imanalytics.backtest import RuleFileEvaluationError, evaluate_file, go_value
 from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate_instant
-from imanalytics.rulefiles import run_rule_tests
+from imanalytics.rules import RuleFileEvaluationError, evaluate_file, run_rule_tests
+from imanalytics.rules.templates import go_value
 from imanalytics.samples import Series, format_series
 
 MINUTES = 40

@@ -15,8 +15,7 @@ from promql_oracle import query_range
 from imanalytics.baselines import AdaptiveBand, WeekOverWeekZScore
 from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate
-from imanalytics.rulefiles import check_rules, write_rule_file
-from imanalytics.rules import inline
+from imanalytics.rules import check_rules, inline, write_rule_file
 from imanalytics.samples import NAME, Series
 from imanalytics.sandbox import PrometheusSandbox
 from imanalytics.sandbox.workload import simulate

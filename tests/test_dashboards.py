@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 import imanalytics.dashboards as dashboards_pkg
-from imanalytics import generate
 from imanalytics.catalog import Catalog, default_catalog
 from imanalytics.cli import main
 from imanalytics.dashboards import (
@@ -29,7 +28,8 @@ from imanalytics.dashboards import (
 from imanalytics.dashboards.lint import RULES, errors
 from imanalytics.dashboards.lint import panels as all_panels
 from imanalytics.dashboards.schema import SCHEMA_VERSION
-from imanalytics.rulefiles import dump_rules
+from imanalytics.rules import artifacts as generate
+from imanalytics.rules import dump_rules
 from imanalytics.slis import slis
 
 ROOT = Path(__file__).resolve().parent.parent

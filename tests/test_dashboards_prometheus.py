@@ -25,8 +25,7 @@ from imanalytics.dashboards import build_dashboards, lint, to_dict
 from imanalytics.dashboards.lint import errors
 from imanalytics.dashboards.lint import panels as all_panels
 from imanalytics.dashboards.variables import substitute
-from imanalytics.rulefiles import dump_rules
-from imanalytics.rules import inline, recording_rules
+from imanalytics.rules import dump_rules, inline, recording_rules
 from imanalytics.samples import Series
 from imanalytics.sandbox import PrometheusSandbox, find_tool
 from imanalytics.slis import slis

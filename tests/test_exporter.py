@@ -31,7 +31,7 @@ from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate
 from imanalytics.review import backtest
 from imanalytics.review.run import Review
-from imanalytics.rulefiles import check_rules, run_rule_tests
+from imanalytics.rules import check_rules, run_rule_tests
 from imanalytics.sandbox import PrometheusSandbox
 from imanalytics.sandbox.server import free_port, terminate
 from imanalytics.sandbox.workload import simulate

@@ -137,7 +137,7 @@ def test_rules_evaluate_equal_to_prometheus(server, data):
 def test_rule_files_backtest(data):
     """Every mixin file runs through the rule-manager backtest over the simulated input
     (the series a file records are left out of the input: the backtest writes them)."""
-    from imanalytics.backtest import evaluate_file
+    from imanalytics.rules import evaluate_file
 
     for path in sorted(ROOT.glob("*.yml")):
         groups = yaml.safe_load(path.read_text())["groups"]

@@ -14,7 +14,7 @@ from browser import distinct_colours, rendered_dom, screenshot
 from imanalytics.review import Review, ReviewError, review_thresholds
 from imanalytics.review.backtest import FOR_DURATIONS, SENSITIVITIES, STATIC_SCALES
 from imanalytics.review.cli import report
-from imanalytics.rulefiles import check_rules, run_rule_tests
+from imanalytics.rules import check_rules, run_rule_tests
 from imanalytics.sandbox.incidents import write_incidents
 from imanalytics.sandbox.services import PushgatewaySandbox
 from imanalytics.sandbox.tools import find_tool

@@ -10,11 +10,18 @@ import pytest
 import yaml
 from promql_oracle import compare, query_range
 
-from imanalytics import generate
 from imanalytics.catalog import Catalog, default_catalog
 from imanalytics.promql import evaluate, parse
-from imanalytics.rulefiles import RuleFileError, check_rules, dump_rules, run_rule_tests
-from imanalytics.rules import inline, recording_rules, rule_groups
+from imanalytics.rules import (
+    RuleFileError,
+    artifacts,
+    check_rules,
+    dump_rules,
+    inline,
+    recording_rules,
+    rule_groups,
+    run_rule_tests,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NAME = re.compile(r"^[a-z_]+:[a-z_0-9]+:[a-z_0-9]+$")
@@ -64,31 +71,31 @@ def test_the_catalog_drives_the_rules():
 
 
 def test_generation_is_deterministic(tmp_path):
-    first = generate.recording_artifacts(tmp_path)
-    second = generate.recording_artifacts(tmp_path)
+    first = artifacts.recording_artifacts(tmp_path)
+    second = artifacts.recording_artifacts(tmp_path)
     assert [a.text for a in first] == [a.text for a in second]
 
 
 def test_committed_rule_files_are_fresh():
-    assert generate.stale(generate.recording_artifacts(ROOT / "rules")) == []
+    assert artifacts.stale(artifacts.recording_artifacts(ROOT / "rules")) == []
 
 
 def test_promtool_accepts_the_rules_and_their_unit_tests():
-    check_rules(ROOT / "rules" / generate.RECORDING_FILE)
-    out = run_rule_tests(ROOT / "rules" / generate.RECORDING_TEST_FILE)
+    check_rules(ROOT / "rules" / artifacts.RECORDING_FILE)
+    out = run_rule_tests(ROOT / "rules" / artifacts.RECORDING_TEST_FILE)
     assert "SUCCESS" in out
 
 
 def test_every_rule_has_a_unit_test_with_samples(rules):
-    doc = yaml.safe_load((ROOT / "rules" / generate.RECORDING_TEST_FILE).read_text())
+    doc = yaml.safe_load((ROOT / "rules" / artifacts.RECORDING_TEST_FILE).read_text())
     cases = doc["tests"][0]["promql_expr_test"]
     tested = {c["expr"] for c in cases if c["exp_samples"]}
     assert tested == {r.record for r in rules}
 
 
 def test_promtool_unit_tests_can_fail(tmp_path):
-    doc = yaml.safe_load((ROOT / "rules" / generate.RECORDING_TEST_FILE).read_text())
-    doc["rule_files"] = [str(ROOT / "rules" / generate.RECORDING_FILE)]
+    doc = yaml.safe_load((ROOT / "rules" / artifacts.RECORDING_TEST_FILE).read_text())
+    doc["rule_files"] = [str(ROOT / "rules" / artifacts.RECORDING_FILE)]
     case = doc["tests"][0]["promql_expr_test"][0]
     case["exp_samples"][0]["value"] *= 1.000001
     broken = tmp_path / "broken.test.yml"
@@ -131,12 +138,12 @@ def test_a_mapped_catalog_gets_working_unit_tests(tmp_path):
     data["labels"] = {"tenant": "app_id"}
     data["selectors"] = ['job="chat"']
     cat = Catalog.from_dict(data)
-    artifacts = generate.recording_artifacts(tmp_path, cat)
-    generate.write(artifacts)
-    assert "msg_publish_total" in artifacts[0].text and "app_id" in artifacts[0].text
-    doc = yaml.safe_load(artifacts[1].text)
+    files = artifacts.recording_artifacts(tmp_path, cat)
+    artifacts.write(files)
+    assert "msg_publish_total" in files[0].text and "app_id" in files[0].text
+    doc = yaml.safe_load(files[1].text)
     assert all(c["exp_samples"] for c in doc["tests"][0]["promql_expr_test"])
-    assert "SUCCESS" in run_rule_tests(artifacts[1].path)
+    assert "SUCCESS" in run_rule_tests(files[1].path)
 
 
 def test_evaluate_many_equals_one_evaluate_per_rule(workload, rules):

@@ -9,7 +9,7 @@ import pytest
 
 from imanalytics.display import duration
 from imanalytics.review import backtest
-from imanalytics.rulefiles import check_rules, run_rule_tests
+from imanalytics.rules import check_rules, run_rule_tests
 from imanalytics.sandbox.workload import simulate
 from imanalytics.slis import slis
 from imanalytics.tuning import Setting, Tuner

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 import yaml
 
-from ..rulefiles import HEADER
+from ..rules.files import HEADER
 
 TEMPLATE_FILE = "im-alerts.tmpl"
 CONTEXT_LABELS = ("tenant", "path", "room_id", "trace_id", "user_type")

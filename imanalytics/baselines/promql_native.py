@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ..alerting.rules import DEFAULT_RUNBOOKS, band_alert
 from ..promql import Semantics
+from ..rules.alerts import DEFAULT_RUNBOOKS, band_alert
 from ..slis import SLI
 from . import checks
 from .base import LOWER, UPPER, Baseline, tiny_floor
@@ -104,7 +104,7 @@ class PromQLScheme(Baseline):
     def to_rules(self, sli: SLI, *, for_: str | None = None, severity: str | None = None,
                  runbooks: str = DEFAULT_RUNBOOKS) -> list[dict]:
         """Recording rules for the bands and score of `sli`, and the alert when the SLI
-        leaves the band on its bad side, as one rule group for `rulefiles.dump_rules`.
+        leaves the band on its bad side, as one rule group for `rules.dump_rules`.
 
         The rules apply to every series of the SLI's recording rule; the tiny absolute
         spread floor is the fitted series'.

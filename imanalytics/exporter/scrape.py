@@ -6,9 +6,7 @@ from __future__ import annotations
 import numpy as np
 import yaml
 
-from ..alerting.rule_tests import AlertCase
-from ..alerting.rules import DEFAULT_RUNBOOKS, AlertRule
-from ..rulefiles import HEADER
+from ..rules import DEFAULT_RUNBOOKS, HEADER, AlertCase, AlertRule
 from ..samples import NAME, Series
 
 JOB = "imanalytics-baselines"

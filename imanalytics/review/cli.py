@@ -100,7 +100,7 @@ def changed(review: Review, state: Path) -> list[tuple[str, str, str]]:
 
 
 def _save_state(review: Review, state: Path) -> None:
-    from ..rulefiles import write_text_atomic
+    from ..rules.files import write_text_atomic
 
     chosen = dict(zip(review.recommendations["sli"], review.recommendations["candidate"],
                       strict=True))

@@ -16,13 +16,12 @@ from ..alerting.alertmanager import (
     dump_config,
     message_template,
 )
-from ..alerting.rule_tests import unit_test_file
-from ..alerting.rules import alert_groups
 from ..baselines import quality
 from ..exporter import DEFAULT_PORT, save_baselines
 from ..exporter.scrape import exporter_down_alert, exporter_down_case, scrape_config
 from ..plots import html_page
-from ..rulefiles import dump_rules, write_text_atomic
+from ..rules import alert_groups, alert_test_file
+from ..rules.files import dump_rules, write_text_atomic
 from .backtest import SLIBacktest
 from .current import current_line, rule_diff
 from .figures import sli_figure, timeline_figure, tradeoff_figure, value_text
@@ -57,7 +56,7 @@ def write_review(review, out: Path, settings: AlertmanagerSettings | None = None
         "candidates": review.candidates.to_csv(index=False, float_format="%.6g"),
         "alerts": dump_rules(alert_groups([a for a, _ in _alerts(shipped)])),
         "baseline_rules": dump_rules([g for s in shipped for g in s.recording_groups]),
-        "alert_tests": unit_test_file([ALERTS_FILE], [c for _, cases in _alerts(shipped)
+        "alert_tests": alert_test_file([ALERTS_FILE], [c for _, cases in _alerts(shipped)
                                                       for c in cases]),
         "alertmanager": dump_config(settings),
         "template": message_template(),

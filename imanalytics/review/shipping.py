@@ -16,10 +16,9 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
-from ..alerting.rule_tests import AlertCase, fires
-from ..alerting.rules import AlertRule, band_alert, static_alert
 from ..exporter import ServedSeries, edge_metric, series_labels
 from ..frames import parse_series
+from ..rules import AlertCase, AlertRule, band_alert, fires, static_alert
 from ..samples import NAME, Series
 from ..slis import UPPER
 from .backtest import SLIBacktest

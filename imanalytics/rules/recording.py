@@ -14,8 +14,8 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from .catalog import Catalog, MetricSpec, default_catalog
-from .slis import slis
+from ..catalog import Catalog, MetricSpec, default_catalog
+from ..slis import slis
 
 QUANTILES = (0.5, 0.9, 0.99)
 WINDOW = "5m"
@@ -91,14 +91,22 @@ def _levels(cat: Catalog, spec: MetricSpec) -> list[tuple[str, ...]]:
     return levels
 
 
+def _labels(cat: Catalog, spec: MetricSpec, level: Sequence[str]) -> list[str]:
+    """The level's labels under the names the service uses for this metric."""
+    return [spec.label(label) if label in spec.labels else cat.label(label) for label in level]
+
+
 def _level_name(cat: Catalog, spec: MetricSpec, level: Sequence[str]) -> str:
-    return "_".join(spec.label(label) if label in spec.labels else cat.label(label)
-                    for label in level)
+    return "_".join(_labels(cat, spec, level))
 
 
 def _by(cat: Catalog, spec: MetricSpec, level: Sequence[str], *extra: str) -> str:
-    names = [spec.label(label) if label in spec.labels else cat.label(label) for label in level]
-    return ", ".join([*names, *extra])
+    return ", ".join([*_labels(cat, spec, level), *extra])
+
+
+def _rule(spec: MetricSpec, level_name: str, operations: str, expr: str) -> RecordingRule:
+    """The rule ``level:metric:operations`` for `spec`, in its layer's group."""
+    return RecordingRule(f"{level_name}:{spec.name}:{operations}", expr, f"im-{spec.layer}")
 
 
 def _base(name: str) -> str:
@@ -124,11 +132,10 @@ def _gauge(cat: Catalog, spec: MetricSpec) -> list[RecordingRule]:
     for level in _levels(cat, spec):
         lvl = _level_name(cat, spec, level)
         expr = f"{op} by ({_by(cat, spec, level)}) ({cat.selector(spec.key)})"
-        rules.append(RecordingRule(f"{lvl}:{spec.name}:{op}", expr, f"im-{spec.layer}"))
+        rules.append(_rule(spec, lvl, op, expr))
         if spec.layer in _CHANGE_LAYERS:
             change = f"{op} by ({_by(cat, spec, level)}) (delta({cat.selector(spec.key)}[1h]))"
-            rules.append(RecordingRule(f"{lvl}:{spec.name}:{op}_delta1h", change,
-                                       f"im-{spec.layer}"))
+            rules.append(_rule(spec, lvl, f"{op}_delta1h", change))
     return rules
 
 
@@ -140,9 +147,8 @@ def _histogram(cat: Catalog, spec: MetricSpec) -> list[RecordingRule]:
         rules += _means(cat, spec, level)
         lvl = _level_name(cat, spec, level)
         for q in QUANTILES:
-            rules.append(RecordingRule(
-                f"{lvl}:{spec.name}:p{_percent(q)}_rate{WINDOW}",
-                f"histogram_quantile({q}, {buckets.record})", f"im-{spec.layer}"))
+            rules.append(_rule(spec, lvl, f"p{_percent(q)}_rate{WINDOW}",
+                               f"histogram_quantile({q}, {buckets.record})"))
     return rules
 
 
@@ -154,15 +160,14 @@ def _summary(cat: Catalog, spec: MetricSpec) -> list[RecordingRule]:
             # Summary quantiles cannot be aggregated; the worst instance is the honest view.
             lvl = _level_name(cat, spec, level) + "_quantile"
             expr = f"max by ({_by(cat, spec, level, 'quantile')}) ({cat.selector(spec.key)})"
-            rules.append(RecordingRule(f"{lvl}:{spec.name}:max", expr, f"im-{spec.layer}"))
+            rules.append(_rule(spec, lvl, "max", expr))
     return rules
 
 
 def _means(cat: Catalog, spec: MetricSpec, level) -> list[RecordingRule]:
     total, count = _rate(cat, spec, level, "_sum"), _rate(cat, spec, level, "_count")
     lvl = _level_name(cat, spec, level)
-    mean = RecordingRule(f"{lvl}:{spec.name}:mean_rate{WINDOW}",
-                         f"{total.record} / {count.record}", f"im-{spec.layer}")
+    mean = _rule(spec, lvl, f"mean_rate{WINDOW}", f"{total.record} / {count.record}")
     return [total, count, mean]
 
 

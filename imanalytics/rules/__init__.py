@@ -1,0 +1,59 @@
+"""Everything that becomes a Prometheus rule file, and the checks on it.
+
+`recording` (``level:metric:operations`` rules from the catalog), `alerts` (alert rules
+for the SLIs), `templates` (alert labels and annotations expanded as Prometheus does),
+`files` (rule-file YAML and promtool), `promtool_tests` (``promtool test rules`` files with
+locally computed expectations), `artifacts` (generated files written or checked fresh) and
+`backtest` (a rule file evaluated over history as the rule manager runs it).
+"""
+
+from .alerts import (
+    DEFAULT_RUNBOOKS,
+    LAYER_SEVERITY,
+    SEVERITIES,
+    AlertRule,
+    alert_groups,
+    alert_name,
+    band_alert,
+    static_alert,
+)
+from .artifacts import Artifact, StaleArtifacts, dashboard_artifacts, recording_artifacts
+from .backtest import Backtest, RuleFileEvaluationError, evaluate_file
+from .files import HEADER, RuleFileError, check_rules, dump_rules, run_rule_tests, write_rule_file
+from .promtool_tests import AlertCase, alert_test_file, fires, firing, recording_test_file
+from .recording import QUANTILES, WINDOW, RecordingRule, inline, recording_rules, rule_groups
+
+__all__ = [
+    "DEFAULT_RUNBOOKS",
+    "HEADER",
+    "LAYER_SEVERITY",
+    "QUANTILES",
+    "SEVERITIES",
+    "WINDOW",
+    "AlertCase",
+    "AlertRule",
+    "Artifact",
+    "Backtest",
+    "RecordingRule",
+    "RuleFileError",
+    "RuleFileEvaluationError",
+    "StaleArtifacts",
+    "alert_groups",
+    "alert_name",
+    "alert_test_file",
+    "band_alert",
+    "check_rules",
+    "dashboard_artifacts",
+    "dump_rules",
+    "evaluate_file",
+    "fires",
+    "firing",
+    "inline",
+    "recording_artifacts",
+    "recording_rules",
+    "recording_test_file",
+    "rule_groups",
+    "run_rule_tests",
+    "static_alert",
+    "write_rule_file",
+]
