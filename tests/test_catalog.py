@@ -7,6 +7,7 @@ import pickle
 import re
 import textwrap
 import time
+from importlib import resources
 
 import pytest
 import yaml
@@ -162,6 +163,18 @@ def example(tmp_path):
 
 def test_default_keys_in_declared_order():
     assert list(default_catalog().metrics) == list(EXPECTED)
+
+
+def test_packaged_default_file_is_the_default_catalog():
+    # The file ships inside the package and is the default catalog in mapping-file form,
+    # in the order and shape a dump writes.
+    text = resources.files("imanalytics").joinpath("catalog/default.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    expected = default_catalog().to_dict()
+    assert data == expected
+    assert list(data) == list(expected) and list(data["metrics"]) == list(EXPECTED)
+    for key, entry in data["metrics"].items():
+        assert list(entry) == list(expected["metrics"][key])
 
 
 @pytest.mark.parametrize("key", list(EXPECTED))
