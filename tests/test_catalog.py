@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from imanalytics.catalog import (
+    HIGH_CARDINALITY,
     LAYERS,
     TYPES,
     Catalog,
@@ -168,13 +169,17 @@ def test_default_keys_in_declared_order():
 def test_packaged_default_file_is_the_default_catalog():
     # The file ships inside the package and is the default catalog in mapping-file form,
     # in the order and shape a dump writes.
-    text = resources.files("imanalytics").joinpath("catalog/default.yaml").read_text("utf-8")
+    packaged = resources.files("imanalytics.catalog").joinpath("default.yaml")
+    text = packaged.read_text("utf-8")
     data = yaml.safe_load(text)
     expected = default_catalog().to_dict()
     assert data == expected
     assert list(data) == list(expected) and list(data["metrics"]) == list(EXPECTED)
     for key, entry in data["metrics"].items():
         assert list(entry) == list(expected["metrics"][key])
+    # A user's mapping file in the same format loads through the same loader.
+    with resources.as_file(packaged) as path:
+        assert load_catalog(path) == default_catalog()
 
 
 @pytest.mark.parametrize("key", list(EXPECTED))
@@ -210,15 +215,8 @@ def test_default_catalog_settings():
     assert catalog.selectors == ()
     assert catalog.target_labels == ("job", "instance")
     assert catalog.tenant_label == "tenant"
-    assert catalog.high_cardinality == (
-        "user_id",
-        "room_id",
-        "trace_id",
-        "session_id",
-        "conversation_id",
-        "device_id",
-        "message_id",
-    )
+    assert catalog.high_cardinality == HIGH_CARDINALITY
+    assert {"user_id", "room_id", "trace_id", "session_id"} <= set(HIGH_CARDINALITY)
     assert catalog.source == "<default>"
     assert load_catalog() == catalog
 
@@ -226,7 +224,12 @@ def test_default_catalog_settings():
 def test_default_catalog_is_a_fresh_copy():
     first = default_catalog()
     del first.metrics["gc_pause"]
-    assert "gc_pause" in default_catalog()
+    first.label_map["tenant"] = "app_id"
+    first.source, first.name = "edited", "edited"
+    again = default_catalog()
+    assert "gc_pause" in again and again.label_map == {}
+    assert (again.source, again.name) == ("<default>", "")
+    assert again is not first and again == load_catalog()
 
 
 def test_series_names_per_type():
