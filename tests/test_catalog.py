@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import pickle
 import re
 import textwrap
 import time
 from importlib import resources
+from pathlib import Path
 
 import pytest
 import yaml
@@ -22,6 +24,7 @@ from imanalytics.catalog import (
     default_catalog,
     load_catalog,
 )
+from imanalytics.cli import build_parser, main
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -482,6 +485,51 @@ def test_to_dict_round_trips_through_load(make, tmp_path):
     assert again == catalog
     assert list(again.metrics) == list(catalog.metrics)
     assert again.to_dict() == data
+
+
+def _dump(capsys, *args: str) -> str:
+    assert main(["catalog", "--dump", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_dump_loads_back_as_the_same_catalog(tmp_path, capsys):
+    dumped = write(tmp_path, _dump(capsys), "dump.yaml")
+    assert load_catalog(dumped) == default_catalog()
+    mapping = write(tmp_path, EXAMPLE)
+    mapped = write(tmp_path, _dump(capsys, "--mapping", str(mapping)), "mapped.yaml")
+    again = load_catalog(mapped)
+    assert again == load_catalog(mapping) and again != default_catalog()
+    assert list(again.metrics) == list(load_catalog(mapping).metrics)
+
+
+def test_packaged_default_is_what_dump_prints(capsys):
+    text = resources.files("imanalytics.catalog").joinpath("default.yaml").read_text("utf-8")
+    body = "".join(line for line in text.splitlines(True) if not line.startswith("#"))
+    assert body == default_catalog().to_yaml()
+    first, second, dumped = _dump(capsys).split("\n", 2)
+    assert first.startswith("# ") and second.startswith("# ") and dumped == body
+
+
+def test_catalog_command_prints_a_table_and_names_a_bad_file(tmp_path, capsys):
+    assert main(["catalog", "--catalog", str(write(tmp_path, EXAMPLE))]) == 0
+    out = capsys.readouterr().out
+    assert "push_failures_total" in out and "gc_pause" not in out
+    bad = write(tmp_path, "metrics: {gc_pause: {type: gauge2}}\n", "bad.yaml")
+    assert main(["catalog", "--dump", "--mapping", str(bad)]) == 1
+    run = capsys.readouterr()
+    assert run.out == "" and run.err.count("\n") == 1
+    assert "bad.yaml: metrics.gc_pause.type: must be one of" in run.err
+
+
+def test_readme_documents_the_catalog_command():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Pointing it at your own service"):]
+    section = section[:section.index("\n## ")]
+    assert "python -m imanalytics catalog --dump > my-im.yaml" in section
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [o for a in sub.choices["catalog"]._actions for o in a.option_strings]
+    assert {"--dump", "--mapping", "--catalog"} <= set(options)
+    assert all(option in section for option in options if option not in ("-h", "--help"))
 
 
 def test_to_dict_records_removals_and_renames(example):

@@ -439,6 +439,13 @@ class Catalog:
             "metrics": metrics,
         }
 
+    def to_yaml(self) -> str:
+        """`to_dict` as YAML a person can edit; `load_catalog` reads it back unchanged."""
+        import yaml  # lazy: only dumps need the writer
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100,
+                              default_flow_style=None)
+
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> Catalog:
         """Apply plain data in the mapping-file format over the default catalog."""
