@@ -268,8 +268,14 @@ def default_keys() -> tuple[str, ...]:
 def _default() -> Catalog:
     # Parsed once per process: the CLI, rules and dashboards ask for it many times.
     # Callers get copies (`default_catalog`); the specs they share are frozen.
-    resource = resources.files(__package__).joinpath(DEFAULT_FILE)
-    source = str(resource)  # errors name the packaged file
-    catalog = from_data(_parse_yaml(resource.read_bytes(), source), source, base=())
+    data, source = read_packaged(__package__, DEFAULT_FILE)
+    catalog = from_data(data, source, base=())
     catalog.source = "<default>"
     return catalog
+
+
+def read_packaged(package: str, name: str) -> tuple[Any, str]:
+    """A YAML file shipped in ``package``, read like a mapping file; and its path for errors."""
+    resource = resources.files(package).joinpath(name)
+    source = str(resource)
+    return _parse_yaml(resource.read_bytes(), source), source
