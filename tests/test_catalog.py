@@ -24,6 +24,7 @@ from imanalytics.catalog import (
     default_catalog,
     load_catalog,
 )
+from imanalytics.catalog.loader import from_data, read_packaged
 from imanalytics.cli import build_parser, main
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
@@ -500,6 +501,17 @@ def test_dump_loads_back_as_the_same_catalog(tmp_path, capsys):
     again = load_catalog(mapped)
     assert again == load_catalog(mapping) and again != default_catalog()
     assert list(again.metrics) == list(load_catalog(mapping).metrics)
+
+
+def test_packaged_default_gets_the_mapping_file_validation():
+    data, source = read_packaged("imanalytics.catalog", "default.yaml")
+    assert source.endswith("default.yaml") and from_data(data, source, base=()) == load_catalog()
+    data["metrics"]["connections"]["type"] = "gauges"
+    with pytest.raises(CatalogError, match=r"default.yaml: metrics.connections.type: must be one"):
+        from_data(data, source, base=())
+    del data["metrics"]["connections"]["type"]
+    with pytest.raises(CatalogError, match=r"metrics.connections.type: required for a new metric"):
+        from_data(data, source, base=())
 
 
 def test_packaged_default_is_what_dump_prints(capsys):
