@@ -58,6 +58,7 @@ def _fold(spec: MetricSpec, renames: Mapping[str, str], global_map: Mapping[str,
 
 
 def _apply(data: Any, source: str, base: Iterable[MetricSpec]) -> Catalog:
+    """The ``base`` metrics with mapping-file data applied over them."""
     if data is None:  # an empty file: nothing to change
         data = {}
     if not isinstance(data, Mapping):
