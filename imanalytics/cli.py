@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve_baselines(commands)
     _add_build_dashboards(commands)
     _add_inventory(commands)
+    _add_catalog(commands)
     return parser
 
 
@@ -144,6 +145,34 @@ def _run_build_dashboards(args) -> int:
     changed = generate.write(artifacts)
     for a in artifacts:
         print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
+    return 0
+
+
+def _add_catalog(commands) -> None:
+    p = commands.add_parser(
+        "catalog",
+        help="show the metric catalog, or dump it as a mapping file to edit",
+        description="Print the metric catalog: the default one, or the effective one with a "
+        "mapping file applied. --dump writes it as YAML in the mapping-file format, to edit "
+        "and load back with --catalog.",
+    )
+    p.add_argument("--mapping", "--catalog", dest="catalog", metavar="FILE",
+                   help="YAML file mapping the catalog to your service's names")
+    p.add_argument("--dump", action="store_true",
+                   help="print YAML a mapping file can start from, not the table")
+    p.set_defaults(run=_run_catalog)
+
+
+def _run_catalog(args) -> int:
+    from .catalog import load_catalog
+
+    catalog = load_catalog(args.catalog)
+    if args.dump:
+        print(f"# imanalytics catalog from {catalog.source}, in mapping-file form: edit it and\n"
+              "# load it back with --catalog FILE or load_catalog(FILE)")
+        print(catalog.to_yaml(), end="")
+    else:
+        print(catalog)
     return 0
 
 

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import argparse
 import math
 import pickle
 import re
 import textwrap
 import time
+from importlib import resources
+from pathlib import Path
 
 import pytest
 import yaml
 
 from imanalytics.catalog import (
+    HIGH_CARDINALITY,
     LAYERS,
     TYPES,
     Catalog,
@@ -20,6 +24,8 @@ from imanalytics.catalog import (
     default_catalog,
     load_catalog,
 )
+from imanalytics.catalog.loader import from_data, read_packaged
+from imanalytics.cli import build_parser, main
 
 METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
@@ -164,6 +170,22 @@ def test_default_keys_in_declared_order():
     assert list(default_catalog().metrics) == list(EXPECTED)
 
 
+def test_packaged_default_file_is_the_default_catalog():
+    # The file ships inside the package and is the default catalog in mapping-file form,
+    # in the order and shape a dump writes.
+    packaged = resources.files("imanalytics.catalog").joinpath("default.yaml")
+    text = packaged.read_text("utf-8")
+    data = yaml.safe_load(text)
+    expected = default_catalog().to_dict()
+    assert data == expected
+    assert list(data) == list(expected) and list(data["metrics"]) == list(EXPECTED)
+    for key, entry in data["metrics"].items():
+        assert list(entry) == list(expected["metrics"][key])
+    # A user's mapping file in the same format loads through the same loader.
+    with resources.as_file(packaged) as path:
+        assert load_catalog(path) == default_catalog()
+
+
 @pytest.mark.parametrize("key", list(EXPECTED))
 def test_default_metric_content(key):
     name, type_, unit, layer, labels, shape = EXPECTED[key]
@@ -197,15 +219,8 @@ def test_default_catalog_settings():
     assert catalog.selectors == ()
     assert catalog.target_labels == ("job", "instance")
     assert catalog.tenant_label == "tenant"
-    assert catalog.high_cardinality == (
-        "user_id",
-        "room_id",
-        "trace_id",
-        "session_id",
-        "conversation_id",
-        "device_id",
-        "message_id",
-    )
+    assert catalog.high_cardinality == HIGH_CARDINALITY
+    assert {"user_id", "room_id", "trace_id", "session_id"} <= set(HIGH_CARDINALITY)
     assert catalog.source == "<default>"
     assert load_catalog() == catalog
 
@@ -213,7 +228,12 @@ def test_default_catalog_settings():
 def test_default_catalog_is_a_fresh_copy():
     first = default_catalog()
     del first.metrics["gc_pause"]
-    assert "gc_pause" in default_catalog()
+    first.label_map["tenant"] = "app_id"
+    first.source, first.name = "edited", "edited"
+    again = default_catalog()
+    assert "gc_pause" in again and again.label_map == {}
+    assert (again.source, again.name) == ("<default>", "")
+    assert again is not first and again == load_catalog()
 
 
 def test_series_names_per_type():
@@ -466,6 +486,62 @@ def test_to_dict_round_trips_through_load(make, tmp_path):
     assert again == catalog
     assert list(again.metrics) == list(catalog.metrics)
     assert again.to_dict() == data
+
+
+def _dump(capsys, *args: str) -> str:
+    assert main(["catalog", "--dump", *args]) == 0
+    return capsys.readouterr().out
+
+
+def test_dump_loads_back_as_the_same_catalog(tmp_path, capsys):
+    dumped = write(tmp_path, _dump(capsys), "dump.yaml")
+    assert load_catalog(dumped) == default_catalog()
+    mapping = write(tmp_path, EXAMPLE)
+    mapped = write(tmp_path, _dump(capsys, "--mapping", str(mapping)), "mapped.yaml")
+    again = load_catalog(mapped)
+    assert again == load_catalog(mapping) and again != default_catalog()
+    assert list(again.metrics) == list(load_catalog(mapping).metrics)
+
+
+def test_packaged_default_gets_the_mapping_file_validation():
+    data, source = read_packaged("imanalytics.catalog", "default.yaml")
+    assert source.endswith("default.yaml") and from_data(data, source, base=()) == load_catalog()
+    data["metrics"]["connections"]["type"] = "gauges"
+    with pytest.raises(CatalogError, match=r"default.yaml: metrics.connections.type: must be one"):
+        from_data(data, source, base=())
+    del data["metrics"]["connections"]["type"]
+    with pytest.raises(CatalogError, match=r"metrics.connections.type: required for a new metric"):
+        from_data(data, source, base=())
+
+
+def test_packaged_default_is_what_dump_prints(capsys):
+    text = resources.files("imanalytics.catalog").joinpath("default.yaml").read_text("utf-8")
+    body = "".join(line for line in text.splitlines(True) if not line.startswith("#"))
+    assert body == default_catalog().to_yaml()
+    first, second, dumped = _dump(capsys).split("\n", 2)
+    assert first.startswith("# ") and second.startswith("# ") and dumped == body
+
+
+def test_catalog_command_prints_a_table_and_names_a_bad_file(tmp_path, capsys):
+    assert main(["catalog", "--catalog", str(write(tmp_path, EXAMPLE))]) == 0
+    out = capsys.readouterr().out
+    assert "push_failures_total" in out and "gc_pause" not in out
+    bad = write(tmp_path, "metrics: {gc_pause: {type: gauge2}}\n", "bad.yaml")
+    assert main(["catalog", "--dump", "--mapping", str(bad)]) == 1
+    run = capsys.readouterr()
+    assert run.out == "" and run.err.count("\n") == 1
+    assert "bad.yaml: metrics.gc_pause.type: must be one of" in run.err
+
+
+def test_readme_documents_the_catalog_command():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = readme[readme.index("## Pointing it at your own service"):]
+    section = section[:section.index("\n## ")]
+    assert "python -m imanalytics catalog --dump > my-im.yaml" in section
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    options = [o for a in sub.choices["catalog"]._actions for o in a.option_strings]
+    assert {"--dump", "--mapping", "--catalog"} <= set(options)
+    assert all(option in section for option in options if option not in ("-h", "--help"))
 
 
 def test_to_dict_records_removals_and_renames(example):

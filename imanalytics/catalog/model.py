@@ -1,51 +1,29 @@
-"""The IM metric catalog: one declarative description of what an IM service exports.
-
-Recording rules, alerts, dashboards and the workload simulator are all built from it,
-the way a monitoring mixin builds them from one config. A YAML mapping file adapts the
-default catalog to a real service (other metric or label names, extra selectors,
-metrics added or removed); see `load_catalog`.
+"""The catalog model: `MetricSpec`, `Catalog` and the validation of every field.
 
 Catalog label names (``tenant``, ``user_type`` ...) are stable ids; `label()` turns
 them into the names the service really uses, and everything that renders PromQL goes
-through it.
+through it. Reading mapping files and the default catalog is `loader`'s job.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import difflib
 import math
 import numbers
-import os
 import re
 import reprlib
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
-
-import yaml
 
 from imanalytics.samples import escape_label_value
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = [
-    "HIGH_CARDINALITY",
-    "LAYERS",
-    "TARGET_LABELS",
-    "TYPES",
-    "Catalog",
-    "CatalogError",
-    "MetricSpec",
-    "default_catalog",
-    "load_catalog",
-]
-
 TYPES = ("counter", "gauge", "histogram", "summary")
 LAYERS = ("connection", "message", "queue", "api", "runtime")
 TARGET_LABELS = ("job", "instance")
-MAX_MAPPING_BYTES = 4 << 20
 HIGH_CARDINALITY = (
     "user_id",
     "room_id",
@@ -64,10 +42,6 @@ _MATCHER = re.compile(rf"\s*([a-zA-Z_][a-zA-Z0-9_]*)\s*(=~|!~|!=|=)\s*({_STRING}
 _SERIES_SUFFIXES = ("_bucket", "_sum", "_count")
 # The label each type adds to its own series; a catalog label of that name would clash.
 _RESERVED = {"histogram": "le", "summary": "quantile"}
-
-_TOP_KEYS = ("name", "selectors", "labels", "high_cardinality", "metrics")
-_FIELDS = ("name", "type", "unit", "help", "layer", "labels", "buckets", "quantiles", "label_map")
-_REQUIRED = ("name", "type", "unit", "help", "layer")
 
 
 class CatalogError(ValueError):
@@ -327,6 +301,17 @@ class Catalog:
         self.name = _service_name(name)  # the service, as dashboards name it ("" if unnamed)
         _check_unique_series(self.metrics.values())
 
+    def copy(self) -> Catalog:
+        """A new catalog with the same content; the frozen specs are shared."""
+        return Catalog(
+            self.metrics,
+            selectors=self.selectors,
+            label_map=self.label_map,
+            high_cardinality=self._high_cardinality,
+            source=self.source,
+            name=self.name,
+        )
+
     # -- mapping-like access
 
     def __getitem__(self, key: str) -> MetricSpec:
@@ -362,7 +347,7 @@ class Catalog:
         )
 
     def _repr_html_(self) -> str:
-        from .display import catalog_html
+        from ..display import catalog_html
 
         return catalog_html(self)
 
@@ -442,7 +427,9 @@ class Catalog:
 
     def to_dict(self) -> dict:
         """Plain data in the mapping-file format; `from_dict` / `load_catalog` read it back."""
-        metrics: dict[str, Any] = {key: None for key in _DEFAULT_KEYS if key not in self}
+        from .loader import default_keys
+
+        metrics: dict[str, Any] = {key: None for key in default_keys() if key not in self}
         metrics.update((spec.key, _spec_dict(spec, self.label_map)) for spec in self)
         return {
             **({"name": self.name} if self.name else {}),
@@ -452,13 +439,19 @@ class Catalog:
             "metrics": metrics,
         }
 
+    def to_yaml(self) -> str:
+        """`to_dict` as YAML a person can edit; `load_catalog` reads it back unchanged."""
+        import yaml  # lazy: only dumps need the writer
+
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, width=100,
+                              default_flow_style=None)
+
     @classmethod
     def from_dict(cls, data: Any, source: str = "<dict>") -> Catalog:
         """Apply plain data in the mapping-file format over the default catalog."""
-        try:
-            return _apply(data, source)
-        except CatalogError as exc:
-            raise CatalogError(f"{source}: {exc}") from None
+        from .loader import from_data
+
+        return from_data(data, source)
 
 
 def _index(metrics: Iterable[MetricSpec] | Mapping[str, MetricSpec]) -> dict[str, MetricSpec]:
@@ -550,7 +543,7 @@ def _suggest(word: Any, choices: Iterable[str]) -> str:
     return f" (did you mean {_show(close[0])}?)" if close else ""
 
 
-# ------------------------------------------------------------- mapping files / overlays
+# ------------------------------------------------------------ mapping-file form
 
 
 def _per_metric_renames(spec: MetricSpec, global_map: Mapping[str, str]) -> dict[str, str]:
@@ -560,14 +553,6 @@ def _per_metric_renames(spec: MetricSpec, global_map: Mapping[str, str]) -> dict
         for name in TARGET_LABELS + spec.labels
         if spec.label(name) != global_map.get(name, name)
     }
-
-
-def _fold(spec: MetricSpec, renames: Mapping[str, str], global_map: Mapping[str, str]):
-    """``spec`` with its label_map resolved: global mapping, then per-metric renames."""
-    label_map = {
-        name: renames.get(name, global_map.get(name, name)) for name in TARGET_LABELS + spec.labels
-    }
-    return dataclasses.replace(spec, label_map=label_map)
 
 
 def _spec_dict(spec: MetricSpec, global_map: Mapping[str, str]) -> dict[str, Any]:
@@ -589,373 +574,8 @@ def _spec_dict(spec: MetricSpec, global_map: Mapping[str, str]) -> dict[str, Any
     return out
 
 
-def _apply(data: Any, source: str) -> Catalog:
-    """The default catalog with mapping-file data applied over it."""
-    if data is None:  # an empty file: nothing to change
-        data = {}
-    if not isinstance(data, Mapping):
-        raise _error(
-            "top level", f"must be a mapping with keys {', '.join(_TOP_KEYS)} (got {_kind(data)})"
-        )
-    for key in data:
-        if key not in _TOP_KEYS:
-            raise _error(
-                str(key),
-                f"unknown top-level key{_suggest(key, _TOP_KEYS)}; expected {', '.join(_TOP_KEYS)}",
-            )
-    global_map = _global_label_map(data.get("labels", {}))
-    entries = data.get("metrics", {})
-    if not isinstance(entries, Mapping):
-        raise _error("metrics", f"must be a mapping of metric key to fields (got {_kind(entries)})")
-    specs = _apply_metrics(entries, global_map)
-    _check_unique_series(specs.values(), blame=entries)
-    return Catalog(
-        specs,
-        selectors=data.get("selectors", ()),
-        label_map=global_map,
-        high_cardinality=data.get("high_cardinality", HIGH_CARDINALITY),
-        source=source,
-        name=data.get("name", ""),
-    )
-
-
 def _service_name(name: Any) -> str:
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9 ._-]{0,31}|", name):
         raise _error("name", f"must be a short service name of letters, digits, space, . _ - "
                              f"(got {name!r})")
     return name
-
-
-def _apply_metrics(entries: Mapping, global_map: dict) -> dict[str, MetricSpec]:
-    # Default metrics make no renames of their own: the global mapping is all they get.
-    specs = {spec.key: _fold(spec, {}, global_map) for spec in _default_metrics()}
-    for key, entry in entries.items():
-        loc = f"metrics.{key}"
-        _check_label(key, "metric key", loc)
-        if entry is None:
-            if key not in specs:
-                raise _error(loc, f"no such metric to remove{_suggest(key, specs)}")
-            del specs[key]
-        else:
-            specs[key] = _entry(specs.get(key), key, entry, global_map, known=specs)
-    return specs
-
-
-def _entry(
-    base: MetricSpec | None, key: str, entry: Any, global_map: dict, known: Iterable[str]
-) -> MetricSpec:
-    loc = f"metrics.{key}"
-    if not isinstance(entry, Mapping):
-        raise _error(
-            loc, f"must be a mapping of fields, or null to remove the metric (got {_kind(entry)})"
-        )
-    for name in entry:
-        if name not in _FIELDS:
-            raise _error(
-                f"{loc}.{name}",
-                f"unknown field{_suggest(name, _FIELDS)}; fields: {', '.join(_FIELDS)}",
-            )
-    fields = dict(entry)
-    renames, renames_field = _pop_renames(fields, loc, new=base is None)
-    if base is None:
-        missing = [name for name in _REQUIRED if name not in fields]
-        if missing:
-            raise _error(
-                f"{loc}.{missing[0]}",
-                f"required for a new metric (missing: {', '.join(missing)}){_suggest(key, known)}",
-            )
-    else:
-        fields = _inherit(base, fields)
-    spec = MetricSpec(key=key, **fields)
-    own = TARGET_LABELS + spec.labels
-    for name in renames:
-        if name not in own:
-            raise _error(
-                f"{loc}.{renames_field}.{name}", f"not a label of this metric ({', '.join(own)})"
-            )
-    return _fold(spec, renames, global_map)
-
-
-def _pop_renames(fields: dict, loc: str, new: bool) -> tuple[dict[str, str], str]:
-    """Take label renames out of an entry: ``labels`` in mapping form, or ``label_map``.
-
-    For a new metric the mapping form also declares the label list.
-    """
-    if isinstance(fields.get("labels"), Mapping) and "label_map" in fields:
-        raise _error(
-            f"{loc}.label_map", "give renames in labels (mapping form) or in label_map, not both"
-        )
-    source = "labels" if isinstance(fields.get("labels"), Mapping) else "label_map"
-    renames = fields.pop(source, None) if source in fields else {}
-    if not isinstance(renames, Mapping):
-        raise _error(
-            f"{loc}.{source}",
-            f"must be a mapping of catalog label to service label (got {_kind(renames)})",
-        )
-    for name, mapped in renames.items():
-        _check_label(name, "label name", f"{loc}.{source}")
-        _check_label(mapped, "label name", f"{loc}.{source}.{name}")
-    if source == "labels" and new:
-        fields["labels"] = list(renames)
-    return dict(renames), source
-
-
-def _inherit(base: MetricSpec, fields: dict) -> dict:
-    merged = {name: getattr(base, name) for name in _FIELDS if name != "label_map"}
-    if fields.get("type", base.type) != base.type:
-        # A new type invalidates the old shape; buckets/quantiles must come from the file.
-        merged["buckets"] = merged["quantiles"] = ()
-    merged.update(fields)
-    return merged
-
-
-class _StrictLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
-    """A SafeLoader (libyaml's when installed: many times faster) that refuses duplicate
-    keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: set = set()
-    for key_node, _ in node.value:
-        if key_node.tag == "tag:yaml.org,2002:merge":
-            continue
-        key = loader.construct_object(key_node, deep=deep)
-        if not isinstance(key, Hashable):
-            continue  # construct_mapping reports unhashable keys itself
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key {_show(key)}", key_node.start_mark
-            )
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-# PyYAML follows YAML 1.1, where 1e-3 and 1.0e3 are text; read them as numbers (YAML 1.2).
-_StrictLoader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
-    list("-+.0123456789"),
-)
-
-
-def _read_yaml(source: str, max_bytes: int = MAX_MAPPING_BYTES) -> Any:
-    try:
-        size = os.stat(source).st_size
-        if size <= max_bytes:  # a device or a growing file may still hold more: read a bound
-            with open(source, "rb") as f:
-                data = f.read(max_bytes + 1)
-            size = len(data)
-        if size > max_bytes:
-            raise CatalogError(
-                f"{source}: {size:,} bytes, more than a mapping file may hold ({max_bytes:,}; "
-                "load_catalog(path, max_bytes=...) raises the limit)")
-        text = data.decode("utf-8")
-    except FileNotFoundError:
-        raise CatalogError(f"{source}: no such file") from None
-    except UnicodeDecodeError as exc:
-        raise CatalogError(f"{source}: not UTF-8 text (byte {exc.start})") from None
-    except OSError as exc:
-        raise CatalogError(f"{source}: cannot read: {exc.strerror or exc}") from None
-    try:
-        return yaml.load(text, Loader=_StrictLoader)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).replace("\n", " ")
-        raise CatalogError(f"{source}: {where}invalid YAML: {problem}") from None
-
-
-def load_catalog(path: str | os.PathLike | None = None,
-                 max_bytes: int = MAX_MAPPING_BYTES) -> Catalog:
-    """The default catalog, with the YAML mapping file at ``path`` applied over it.
-
-    Files over `max_bytes` (default 4 MiB; real mapping files are a few kB) are refused
-    before they are read."""
-    if path is None:
-        return default_catalog()
-    source = os.fsdecode(path)
-    return Catalog.from_dict(_read_yaml(source, max_bytes), source=source)
-
-
-# ------------------------------------------------------------------------------ default
-
-
-def _default_metrics() -> list[MetricSpec]:
-    # Keys, names and buckets are what the workload simulator emits: keep them in step.
-    return [
-        MetricSpec(
-            key="connections",
-            name="im_connections_count",
-            type="gauge",
-            unit="connections",
-            layer="connection",
-            help="Client connections currently open on the instance.",
-        ),
-        MetricSpec(
-            key="online_users",
-            name="im_active_users_gauge",
-            type="gauge",
-            unit="users",
-            layer="connection",
-            labels=("tenant",),
-            help="Users with at least one live connection, per tenant.",
-        ),
-        MetricSpec(
-            key="sessions",
-            name="im_sessions_active",
-            type="gauge",
-            unit="sessions",
-            layer="connection",
-            help="Active client sessions; a user holds one per signed-in device.",
-        ),
-        MetricSpec(
-            key="handshake_duration",
-            name="im_websocket_handshake_duration_seconds",
-            type="histogram",
-            unit="seconds",
-            layer="connection",
-            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2.5),
-            help="Time to complete a WebSocket upgrade handshake.",
-        ),
-        MetricSpec(
-            key="connection_closes",
-            name="im_connection_closes_total",
-            type="counter",
-            unit="connections",
-            layer="connection",
-            labels=("reason",),
-            help="Client connections closed, by close reason.",
-        ),
-        MetricSpec(
-            key="messages_sent",
-            name="im_messages_sent_total",
-            type="counter",
-            unit="messages",
-            layer="message",
-            labels=("tenant", "user_type"),
-            help="Messages accepted from senders, by tenant and user type.",
-        ),
-        MetricSpec(
-            key="messages_delivered",
-            name="im_messages_delivered_total",
-            type="counter",
-            unit="messages",
-            layer="message",
-            labels=("tenant",),
-            help="Messages delivered to recipient devices, by tenant.",
-        ),
-        MetricSpec(
-            key="delivery_failures",
-            name="im_message_delivery_failures_total",
-            type="counter",
-            unit="messages",
-            layer="message",
-            labels=("tenant", "reason"),
-            help="Message deliveries that failed, by tenant and reason.",
-        ),
-        MetricSpec(
-            key="processing_duration",
-            name="im_message_processing_duration_seconds",
-            type="histogram",
-            unit="seconds",
-            layer="message",
-            buckets=(0.01, 0.05, 0.1, 0.5, 1),
-            help="Server time to process one message, from receipt to dispatch.",
-        ),
-        MetricSpec(
-            key="e2e_latency",
-            name="im_message_e2e_latency_seconds",
-            type="histogram",
-            unit="seconds",
-            layer="message",
-            buckets=(0.05, 0.1, 0.25, 0.5, 0.8, 1, 2.5, 5),
-            help="End-to-end message latency, from send to delivery on the recipient device.",
-        ),
-        MetricSpec(
-            key="broadcast_duration",
-            name="im_broadcast_duration_seconds",
-            type="summary",
-            unit="seconds",
-            layer="message",
-            labels=("group_size",),
-            quantiles=(0.5, 0.9, 0.99),
-            help="Time to fan a group message out to all members, by group size.",
-        ),
-        MetricSpec(
-            key="status_sync_duration",
-            name="im_status_sync_duration_seconds",
-            type="summary",
-            unit="seconds",
-            layer="message",
-            help="Time to sync presence and read receipts to a client.",
-        ),
-        MetricSpec(
-            key="mq_pending",
-            name="im_mq_pending_messages",
-            type="gauge",
-            unit="messages",
-            layer="queue",
-            help="Messages waiting in the message queue for a consumer.",
-        ),
-        MetricSpec(
-            key="mq_consumer_lag",
-            name="im_mq_consumer_lag_seconds",
-            type="gauge",
-            unit="seconds",
-            layer="queue",
-            help="How far queue consumers trail the newest message, in seconds.",
-        ),
-        MetricSpec(
-            key="api_requests",
-            name="im_api_requests_total",
-            type="counter",
-            unit="requests",
-            layer="api",
-            labels=("path", "status"),
-            help="HTTP API requests served, by path and status code.",
-        ),
-        MetricSpec(
-            key="api_request_duration",
-            name="im_api_request_duration_seconds",
-            type="histogram",
-            unit="seconds",
-            layer="api",
-            labels=("path",),
-            buckets=(0.05, 0.1, 0.25, 0.5, 1),
-            help="HTTP API request latency, by path.",
-        ),
-        MetricSpec(
-            key="goroutines",
-            name="go_goroutines",
-            type="gauge",
-            unit="goroutines",
-            layer="runtime",
-            help="Goroutines that currently exist in the server process.",
-        ),
-        MetricSpec(
-            key="gc_pause",
-            name="go_gc_duration_seconds",
-            type="summary",
-            unit="seconds",
-            layer="runtime",
-            quantiles=(0, 0.25, 0.5, 0.75, 1),
-            help="Pause durations of Go garbage collection cycles.",
-        ),
-        MetricSpec(
-            key="heap_alloc",
-            name="go_memstats_heap_alloc_bytes",
-            type="gauge",
-            unit="bytes",
-            layer="runtime",
-            help="Heap bytes allocated and still in use by the server process.",
-        ),
-    ]
-
-
-_DEFAULT_KEYS = tuple(spec.key for spec in _default_metrics())
-
-
-def default_catalog() -> Catalog:
-    """The catalog of the reference IM service (a fresh copy: callers may modify it)."""
-    return Catalog(_default_metrics(), source="<default>")
