@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .catalog import Catalog, default_catalog
+from .catalog import Catalog, CatalogError, default_catalog
 from .catalog.loader import read_packaged
 
 UPPER, LOWER = "upper", "lower"
@@ -56,18 +56,34 @@ def _definitions() -> dict[str, dict[str, Any]]:
 
 
 def _build(cat: Catalog, key: str, entry: Mapping[str, Any]) -> SLI:
-    by = tuple(cat.label(label) for label in entry.get("by", ("job", "instance")))
     shape = next(name for name in _SHAPES if name in entry)
+    by = tuple(_group_label(cat, key, label, _metrics(entry[shape]))
+               for label in entry.get("by", ("job", "instance")))
     expr, volume = _SHAPES[shape](cat, ", ".join(by), **entry[shape])
     fields = {name: value for name, value in entry.items() if name not in (*_SHAPES, "by")}
     fields["incident_kinds"] = tuple(fields.get("incident_kinds", ()))
     return SLI(key=key, expr=expr, by=by, volume=volume, **fields)
 
 
+def _metrics(shape: Mapping[str, Any]) -> list[str]:
+    return [cat_key for name, cat_key in shape.items() if name in _METRIC_FIELDS]
+
+
+def _group_label(cat: Catalog, key: str, label: str, metrics: list[str]) -> str:
+    """The service's name for grouping `label`: a per-metric rename counts, so long as
+    every metric of the SLI names the label alike (else the division would not match)."""
+    names = {cat[m].label(label) for m in metrics}
+    if len(names) > 1:
+        raise CatalogError(f"SLI {key}: metrics {', '.join(metrics)} rename label {label!r} "
+                           f"differently ({', '.join(sorted(names))}); rename it the same "
+                           "way for each, or in the top-level labels")
+    return names.pop()
+
+
 def _available(cat: Catalog, entry: Mapping[str, Any]) -> bool:
     # A mapping file may remove metrics the service doesn't export.
     (shape,) = (entry[name] for name in _SHAPES if name in entry)
-    return all(cat_key in cat for name, cat_key in shape.items() if name in _METRIC_FIELDS)
+    return all(cat_key in cat for cat_key in _metrics(shape))
 
 
 def _rate_sum(selector: str, by: str) -> str:

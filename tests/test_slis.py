@@ -6,9 +6,10 @@ import dataclasses
 import textwrap
 from importlib import resources
 
+import pytest
 import yaml
 
-from imanalytics.catalog import LAYERS, default_catalog, load_catalog
+from imanalytics.catalog import LAYERS, CatalogError, default_catalog, load_catalog
 from imanalytics.slis import LOWER, SLI, UPPER, slis
 
 SHAPES = {"ratio": {"bad", "total", "bad_match"}, "quantile": {"metric", "q"},
@@ -72,3 +73,18 @@ def test_slis_render_through_a_mapping(tmp_path):
     assert p99.volume == 'sum by (service, pod) (rate(proc_seconds_count{job="im-server"}[5m]))'
     lag = mapped["mq_consumer_lag"]
     assert lag.expr == 'max by (service, pod) (im_mq_consumer_lag_seconds{job="im-server"})'
+
+
+def test_a_grouping_label_renamed_on_one_metric_groups_by_the_service_name(tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text("metrics:\n  api_requests: {labels: {path: route}}\n")
+    api = next(s for s in slis(load_catalog(path)) if s.key == "api_error_ratio")
+    assert api.by == ("job", "instance", "route")
+    assert api.expr.count("sum by (job, instance, route)") == 2 and "path" not in api.expr
+
+
+def test_a_grouping_label_renamed_apart_on_one_slis_metrics_is_refused(tmp_path):
+    path = tmp_path / "map.yaml"
+    path.write_text("metrics:\n  messages_sent: {labels: {instance: pod}}\n")
+    with pytest.raises(CatalogError, match=r"SLI delivery_failure_ratio: .*'instance'"):
+        slis(load_catalog(path))
