@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from loopback_http import LoopbackHTTP
 
-from imanalytics.sandbox.server import free_port
+from imanalytics.sandbox.processes import free_port
 from imanalytics.source import (
     AccessDenied,
     PrometheusWarning,
