@@ -9,6 +9,7 @@ of ``pkg`` (its ``__init__``) otherwise.
 from __future__ import annotations
 
 import ast
+import warnings
 from pathlib import Path
 
 import pytest
@@ -115,12 +116,16 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
 # engines.detect raises the client's AccessDenied, and the client asks engines which engine
 # it talks to: the one cycle left, between those two and nothing else.
 def _known(cycle: list[str]) -> bool:
-    return all(module in ("imanalytics.engines", "imanalytics.source")
-               or module.startswith("imanalytics.source.") for module in cycle)
+    return "imanalytics.engines" in cycle and all(
+        module in ("imanalytics.engines", "imanalytics.source")
+        or module.startswith("imanalytics.source.") for module in cycle)
 
 
 def test_the_package_has_no_import_cycle_but_the_known_one():
-    unknown = [cycle for cycle in cycles(import_graph()) if not _known(cycle)]
+    found = cycles(import_graph())
+    for cycle in filter(_known, found):  # shown in the run's summary, not hidden
+        warnings.warn(f"known import cycle: {' <-> '.join(cycle)}", stacklevel=1)
+    unknown = [cycle for cycle in found if not _known(cycle)]
     assert not unknown, "import cycles: " + "; ".join(" <-> ".join(c) for c in unknown)
 
 
