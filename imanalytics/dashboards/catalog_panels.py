@@ -1,7 +1,8 @@
 """Panels derived from the catalog: one set per metric by type, and one per SLI.
 
 `metric_panels` is what makes a metric added to the catalog show up on its layer's
-dashboard; `sli_stat` and `sli_timeseries` draw an SLI with its alert thresholds.
+dashboard; `sli_stat` and `sli_timeseries` draw an SLI with its alert thresholds. The
+curated panels the dashboards share (`levels`, `rates`, `latency_panels`, ...) live here too.
 """
 
 from __future__ import annotations
@@ -114,7 +115,8 @@ def levels(scope: Scope, key: str, title: str, by: Sequence[str] = ("job", "inst
 
 def rates(scope: Scope, key: str, title: str, by: Sequence[str], stack: bool = True,
           description: str | None = None) -> Panel:
-    """A counter's per-second rate per `by` (described as its help, "Per second.")."""
+    """A counter's per-second rate per `by`; described by its help and "Per second."
+    unless `description` says otherwise."""
     spec = scope.spec(key)
     return p.timeseries(title, f"{spec.help} Per second." if description is None else description,
                         [p.query(scope.rate(key, by), scope.legend(key, by))],
