@@ -31,15 +31,11 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from imanalytics import baselines  # noqa: E402
 from imanalytics.baselines import (  # noqa: E402
-    AdaptiveBand,
     AlertPolicy,
     BaselineWarning,
     MultiSLIIsolationForest,
-    QuantileGBM,
-    SeasonalProfile,
-    STLBands,
-    WeekOverWeekZScore,
     auto,
     quality,
 )
@@ -53,13 +49,9 @@ EVALUATION_SEEDS = (101, 102, 103, 104, 105)
 END = pd.Timestamp("2026-01-05T00:00:00Z")  # a Monday; each seed gets its own month
 TRAIN = pd.Timedelta(days=14)
 VOLUME_FLOOR = 0.05  # events per second behind a ratio or quantile SLI (3 a minute)
-UNIVARIATE = {
-    "SeasonalProfile": SeasonalProfile,
-    "WeekOverWeekZScore": WeekOverWeekZScore,
-    "AdaptiveBand": AdaptiveBand,
-    "STLBands": STLBands,
-    "QuantileGBM": QuantileGBM,
-}
+UNIVARIATE = {cls.__name__: cls for cls in (
+    baselines.SeasonalProfile, baselines.WeekOverWeekZScore, baselines.AdaptiveBand,
+    baselines.STLBands, baselines.QuantileGBM)}
 
 
 def main() -> None:

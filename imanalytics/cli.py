@@ -44,8 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_demo(commands) -> None:
-    p = commands.add_parser(
-        "demo",
+    p = _command(
+        commands, "demo", _run_demo,
         help="simulate an IM fleet, serve it from a real Prometheus and pull it back",
         description="Simulate an IM fleet with labelled incidents, backfill it into a throwaway "
         "Prometheus on loopback, pull the catalog metrics back and print a summary.",
@@ -53,13 +53,12 @@ def _add_demo(commands) -> None:
     _workload_args(p, instances=3, days=7)
     p.add_argument("--out", default="out/demo",
                    help="where files are written (default: %(default)s)")
-    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
-    p.set_defaults(run=_run_demo)
+    _catalog_arg(p)
 
 
 def _add_sandbox(commands) -> None:
-    p = commands.add_parser(
-        "sandbox",
+    p = _command(
+        commands, "sandbox", _run_sandbox,
         help="serve a simulated IM workload from a real Prometheus until Ctrl-C",
         description="Backfill a simulated IM workload into a throwaway Prometheus on loopback, "
         "print its URL and serve until Ctrl-C; the temporary TSDB is removed on exit.",
@@ -68,22 +67,18 @@ def _add_sandbox(commands) -> None:
     p.add_argument("--incidents", help="also write the incident ground truth here (.yaml or .csv)")
     p.add_argument("--port", type=_port,
                    help="serve on this port of 127.0.0.1 (default: a free port)")
-    p.set_defaults(run=_run_sandbox)
 
 
 def _add_rules(commands) -> None:
-    p = commands.add_parser(
-        "rules",
+    p = _command(
+        commands, "rules", _run_rules,
         help="write the IM recording rules and their promtool unit tests",
         description="Generate Prometheus recording rules (level:metric:operations) from the "
         "catalog, with promtool unit tests for every rule, and check both with promtool. "
         "Output is deterministic: a rerun is byte-identical.",
     )
-    p.add_argument("--out", help=f"output directory (default: rules{_OUT_NOTE})")
-    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit non-zero naming the files that are out of date")
-    p.set_defaults(run=_run_rules)
+    _generated_args(p, "rules")
+    _check_arg(p)
 
 
 def _run_rules(args) -> int:
@@ -107,16 +102,15 @@ def _run_rules(args) -> int:
 
 
 def _add_build_dashboards(commands) -> None:
-    p = commands.add_parser(
-        "build-dashboards",
+    p = _command(
+        commands, "build-dashboards", _run_build_dashboards,
         help="write the IM Grafana dashboards as JSON",
         description="Build the Grafana dashboards (overview, messaging, connections, queue, "
         "API, Go runtime, baselines) from the catalog, the SLIs and the rule files, lint "
         "them, and write deterministic JSON in the shape Grafana 12 saves, with Grafana "
         "file-provisioning YAML under provisioning/: a rerun is byte-identical.",
     )
-    p.add_argument("--out", help=f"output directory (default: dashboards{_OUT_NOTE})")
-    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    _generated_args(p, "dashboards")
     p.add_argument("--rules", default="rules",
                    help="directory of rule files with tuned alert thresholds and baseline "
                    "bands; it must exist (default: %(default)s)")
@@ -125,9 +119,7 @@ def _add_build_dashboards(commands) -> None:
                    "builds for several services or environments import side by side")
     p.add_argument("--title-suffix",
                    help="append to every title (default: ' · <catalog name>' if named)")
-    p.add_argument("--check", action="store_true",
-                   help="write nothing; exit non-zero naming the files that are out of date")
-    p.set_defaults(run=_run_build_dashboards)
+    _check_arg(p)
 
 
 def _run_build_dashboards(args) -> int:
@@ -177,25 +169,24 @@ def _run_catalog(args) -> int:
 
 
 def _add_inventory(commands) -> None:
-    p = commands.add_parser(
-        "inventory",
+    p = _command(
+        commands, "inventory", _run_inventory,
         help="which catalog metrics a Prometheus has, with series and label-value counts",
         description="List the catalog's metrics on a Prometheus server under their (mapped) "
         "names, with series counts and distinct values per label; flags high-cardinality "
         "labels. Credentials: $IMANALYTICS_BEARER_TOKEN or user:password@ in the URL.",
     )
-    p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
-    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    _url_arg(p)
+    _catalog_arg(p)
     p.add_argument("--start", default="now-1h", help="look for series from (default: %(default)s)")
     p.add_argument("--end", default="now", help="look for series until (default: %(default)s)")
     p.add_argument("--max-label-values", type=_positive, default=100,
                    help="flag labels with more values than this (default: %(default)s)")
-    p.set_defaults(run=_run_inventory)
 
 
 def _add_review(commands) -> None:
-    p = commands.add_parser(
-        "review-thresholds",
+    p = _command(
+        commands, "review-thresholds", _run_review,
         help="backtest candidate alerts per IM SLI and ship the winners as rules",
         description="For each IM SLI, backtest the static thresholds teams start with and "
         "each baseline strategy over a grid of sensitivities and for: durations; measure "
@@ -211,8 +202,8 @@ def _add_review(commands) -> None:
     p.add_argument("--incidents", help="labelled incidents, YAML or CSV (start, end, kind, "
                    "labels); without it each SLI gets the quietest candidate that fires on "
                    "its worst excursion")
-    p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
-    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+    _url_arg(p)
+    _catalog_arg(p)
     p.add_argument("--out", default="out/review", help="output directory (default: %(default)s)")
     p.add_argument("--page-budget", type=_positive_number, default=2.0,
                    help="false pages (alerts matching no incident) per week one SLI may "
@@ -230,7 +221,6 @@ def _add_review(commands) -> None:
     p.add_argument("--server-rules", action="store_true",
                    help="also backtest the alert rules the server runs (/api/v1/rules)")
     p.add_argument("--pushgateway", help="push the run's own metrics to this Pushgateway")
-    p.set_defaults(run=_run_review)
 
 
 def _run_review(args) -> int:
@@ -240,8 +230,8 @@ def _run_review(args) -> int:
 
 
 def _add_serve_baselines(commands) -> None:
-    p = commands.add_parser(
-        "serve-baselines",
+    p = _command(
+        commands, "serve-baselines", _run_serve_baselines,
         help="serve fitted baseline bands to Prometheus as gauges",
         description="Load the fitted baselines of a directory (index.json plus one model file "
         "per SLI series, as review-thresholds writes to <out>/baselines) and serve their bands "
@@ -268,7 +258,6 @@ def _add_serve_baselines(commands) -> None:
                    help="also load QuantileGBM and MultiSLIIsolationForest models, whose "
                    "scikit-learn parts are pickles: unpickling runs code, so only for a "
                    "directory you wrote")
-    p.set_defaults(run=_run_serve_baselines)
 
 
 def _run_serve_baselines(args) -> int:
@@ -285,6 +274,32 @@ def _workload_args(p: argparse.ArgumentParser, instances: int, days: int) -> Non
     p.add_argument("--days", type=_positive, default=days,
                    help="days of history at a 15 s scrape (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+
+
+def _command(commands, name: str, run, **texts) -> argparse.ArgumentParser:
+    """Subcommand `name` running `run(args)`; `texts` are its help and description."""
+    p = commands.add_parser(name, **texts)
+    p.set_defaults(run=run)
+    return p
+
+
+def _catalog_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--catalog", help="YAML file mapping the catalog to your service's names")
+
+
+def _url_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--url", help="Prometheus base URL (default: $PROMETHEUS_URL)")
+
+
+def _generated_args(p: argparse.ArgumentParser, folder: str) -> None:
+    """--out and --catalog of a command that generates the repository's committed `folder`."""
+    p.add_argument("--out", help=f"output directory (default: {folder}{_OUT_NOTE})")
+    _catalog_arg(p)
+
+
+def _check_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--check", action="store_true",
+                   help="write nothing; exit non-zero naming the files that are out of date")
 
 
 def _run_demo(args) -> int:

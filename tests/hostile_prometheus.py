@@ -15,8 +15,10 @@ import struct
 import threading
 import time
 from collections.abc import Callable
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
+
+from loopback_http import LoopbackHTTP
 
 T0 = 1_700_000_000  # epoch seconds on every grid below
 Action = Callable[["_Handler", dict], None]
@@ -112,32 +114,18 @@ def redirect(location: str, status: int = 302) -> Action:
     return act
 
 
-class HostilePrometheus:
+class HostilePrometheus(LoopbackHTTP):
     def __init__(self, *actions: Action, host: str = "127.0.0.1",
                  default: Action | None = None):
         self.actions = list(actions)
         self.default = default or reply()
         self.requests: list[dict] = []
         self._lock = threading.Lock()
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer((host, 0), handler)
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}"
-        # A short poll interval: shutdown() waits for it, once per test.
-        self._thread = threading.Thread(target=self.httpd.serve_forever, args=(0.02,),
-                                        daemon=True)
+        super().__init__(_Handler, host)
 
     @property
     def count(self) -> int:
         return len(self.requests)
-
-    def __enter__(self) -> HostilePrometheus:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
     def next_action(self, request: dict) -> Action:
         with self._lock:

@@ -22,7 +22,7 @@ import requests
 import websocket
 from browser import CHROMIUM, FLAGS
 
-from imanalytics.sandbox.server import free_port
+from imanalytics.sandbox.processes import free_port
 
 START_TIMEOUT = 90.0
 

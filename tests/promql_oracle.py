@@ -7,9 +7,11 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 import requests
 
 from imanalytics.frames import parse_series
+from imanalytics.promql import PromQLError, evaluate
 from imanalytics.samples import label_key
 
 REL_TOL = 1e-9
@@ -17,6 +19,21 @@ REL_TOL = 1e-9
 
 class ServerError(Exception):
     """Prometheus rejected or failed the query."""
+
+
+def against_server(url: str, data, expr: str, start_ms: int, end_ms: int, step_ms: int,
+                   **options) -> tuple[dict, list[str]] | None:
+    """`expr` over one grid on the server at `url` and locally over `data` (`options` go to
+    `evaluate`): the server's series and how the local frame differs (empty: equal). None
+    when the server refuses `expr`; the local evaluator must then refuse it too."""
+    seconds = start_ms / 1000, end_ms / 1000, step_ms / 1000
+    try:
+        served = query_range(url, expr, start_ms, end_ms, step_ms)
+    except ServerError:
+        with pytest.raises(PromQLError):
+            evaluate(expr, data, *seconds, **options)
+        return None
+    return served, compare(evaluate(expr, data, *seconds, **options), served)
 
 
 def query_range(url: str, expr: str, start_ms: int, end_ms: int, step_ms: int) -> dict:

@@ -104,9 +104,10 @@ def test_params_round_trip_through_clone_and_set_params(estimator):
 @pytest.mark.parametrize("cls", [type(e) for e in UNIVARIATE] + [MultiSLIIsolationForest],
                          ids=[*IDS, "MultiSLIIsolationForest"])
 def test_init_stores_parameters_as_given_without_checking_them(cls):
-    marker = object()
-    estimator = cls(sensitivity=marker)  # nonsense, but __init__ must not look at it
-    assert estimator.get_params()["sensitivity"] is marker
+    markers = {name: object() for name in cls._get_param_names()}
+    estimator = cls(**markers)  # nonsense, but __init__ must not look at it
+    assert all(estimator.get_params()[name] is marker for name, marker in markers.items())
+    assert set(vars(estimator)) == set(markers)
 
 
 @pytest.mark.parametrize("estimator", UNIVARIATE, ids=IDS)

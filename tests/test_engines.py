@@ -4,11 +4,11 @@ engines and failures this machine cannot run (Thanos, Mimir, HTML pages, no buil
 from __future__ import annotations
 
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
+from loopback_http import LoopbackHTTP
 
 from imanalytics.cli import main
 from imanalytics.engines import EngineError, EngineWarning, trim
@@ -18,30 +18,20 @@ from imanalytics.source import AccessDenied, PromSource, ServerUnreachable
 JSON = {"Content-Type": "application/json"}
 
 
-class Scripted:
+class Scripted(LoopbackHTTP):
     """A loopback server answering fixed (status, headers, body) per path, 404 elsewhere."""
 
     def __init__(self, routes: dict):
         self.routes = routes
-        handler = type("Handler", (_Handler,), {"routes": routes})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-
-    def __enter__(self) -> Scripted:
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_Handler)
 
 
 class _Handler(BaseHTTPRequestHandler):
-    routes: dict = {}
+    fake: Scripted
 
     def do_GET(self):  # noqa: N802 - the http.server API
         path = self.path.split("?")[0]
-        status, headers, body = self.routes.get(path, (404, {}, "404 page not found"))
+        status, headers, body = self.fake.routes.get(path, (404, {}, "404 page not found"))
         body = body if isinstance(body, str) else json.dumps(body)
         self.send_response(status)
         for key, value in headers.items():

@@ -33,7 +33,7 @@ from imanalytics.review import backtest
 from imanalytics.review.run import Review
 from imanalytics.rules import check_rules, run_rule_tests
 from imanalytics.sandbox import PrometheusSandbox
-from imanalytics.sandbox.server import free_port, terminate
+from imanalytics.sandbox.processes import free_port, terminate
 from imanalytics.sandbox.workload import simulate
 from imanalytics.slis import slis
 
@@ -288,24 +288,29 @@ def _bad_json(d: Path) -> str:
     return "index.json is not valid JSON"
 
 
-def _escaping_path(d: Path) -> str:
+def _edit_series(d: Path, i: int, **fields) -> None:
+    """Set fields of series `i` in index.json; None removes the field."""
     doc = json.loads((d / "index.json").read_text())
-    doc["series"][0]["file"] = "../elsewhere.baseline"
+    for name, value in fields.items():
+        if value is None:
+            del doc["series"][i][name]
+        else:
+            doc["series"][i][name] = value
     (d / "index.json").write_text(json.dumps(doc))
+
+
+def _escaping_path(d: Path) -> str:
+    _edit_series(d, 0, file="../elsewhere.baseline")
     return "must be a path inside"
 
 
 def _no_sensitivity(d: Path) -> str:
-    doc = json.loads((d / "index.json").read_text())
-    del doc["series"][1]["sensitivity"]
-    (d / "index.json").write_text(json.dumps(doc))
+    _edit_series(d, 1, sensitivity=None)
     return "series 1: field 'sensitivity' is missing"
 
 
 def _naive_fitted_until(d: Path) -> str:
-    doc = json.loads((d / "index.json").read_text())
-    doc["series"][0]["fitted_until"] = "2026-03-09 00:00"
-    (d / "index.json").write_text(json.dumps(doc))
+    _edit_series(d, 0, fitted_until="2026-03-09 00:00")
     return "series 0: fitted_until must be an ISO time with a zone"
 
 

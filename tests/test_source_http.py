@@ -8,15 +8,15 @@ import json
 import logging
 import ssl
 import subprocess
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from loopback_http import LoopbackHTTP
 
-from imanalytics.sandbox.server import free_port
+from imanalytics.sandbox.processes import free_port
 from imanalytics.source import (
     AccessDenied,
     PrometheusWarning,
@@ -39,7 +39,7 @@ TOKEN = "tok-3f9a-secret"
 ORG = "org-7c1d-secret"
 
 
-class FakePrometheus:
+class FakePrometheus(LoopbackHTTP):
     """A loopback HTTP(S) server: scripted replies first, then per-path defaults.
 
     Records every request; with `auth` set, answers 401 unless the Authorization header
@@ -50,21 +50,7 @@ class FakePrometheus:
         self.replies = list(replies)
         self.auth = auth
         self.seen: list[dict] = []
-        handler = type("Handler", (_Handler,), {"fake": self})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-        if tls is not None:
-            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
-        scheme = "https" if tls else "http"
-        self.url = f"{scheme}://127.0.0.1:{self.httpd.server_address[1]}"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-
-    def __enter__(self) -> FakePrometheus:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(_Handler, tls=tls)
 
     def answer(self, request: dict) -> tuple[int, dict, bytes]:
         self.seen.append(request)

@@ -232,28 +232,38 @@ def test_counters_are_integer_and_only_drop_at_restarts(wl):
             assert s.v.min() >= 0
 
 
-def test_every_restart_resets_the_message_counters(wl):
+def around_restarts(wl, name: str):
+    """(before, after) values of `name` around each restart on its instance."""
     assert wl.restarts
     for r in wl.restarts:
-        sent = one(wl, "im_message_processing_duration_seconds_count", instance=r.instance)
-        k = np.searchsorted(sent.t, ms(r.started))
-        if 0 < k < len(sent):
-            assert sent.v[k] < sent.v[k - 1]
+        s = one(wl, name, instance=r.instance)
+        k = np.searchsorted(s.t, ms(r.started))
+        if 0 < k < len(s):
+            yield s.v[k - 1], s.v[k]
+
+
+def test_every_restart_resets_the_message_counters(wl):
+    for before, after in around_restarts(wl, "im_message_processing_duration_seconds_count"):
+        assert after < before
+
+
+def count_series(wl, kind: str):
+    """(spec, _count series, its labels) for every series of the catalog's `kind` metrics."""
+    for spec in default_catalog():
+        if spec.type == kind:
+            for count in wl.select(f"{spec.name}_count"):
+                yield spec, count, {k: v for k, v in count.labels.items() if k != "__name__"}
 
 
 def test_histogram_buckets_are_cumulative_and_end_in_count(wl):
-    for spec in default_catalog():
-        if spec.type != "histogram":
-            continue
-        for count in wl.select(f"{spec.name}_count"):
-            labels = {k: v for k, v in count.labels.items() if k != "__name__"}
-            buckets = sorted(wl.select(f"{spec.name}_bucket", **labels),
-                             key=lambda s: float(s.labels["le"]))
-            assert [b.labels["le"] for b in buckets] == [*map(go_float, spec.buckets), "+Inf"]
-            stack = np.array([b.v for b in buckets])
-            assert np.all(np.diff(stack, axis=0) >= 0)
-            np.testing.assert_array_equal(stack[-1], count.v)
-            assert stack[0].max() > 0 and stack[-1].max() > stack[0].max()
+    for spec, count, labels in count_series(wl, "histogram"):
+        buckets = sorted(wl.select(f"{spec.name}_bucket", **labels),
+                         key=lambda s: float(s.labels["le"]))
+        assert [b.labels["le"] for b in buckets] == [*map(go_float, spec.buckets), "+Inf"]
+        stack = np.array([b.v for b in buckets])
+        assert np.all(np.diff(stack, axis=0) >= 0)
+        np.testing.assert_array_equal(stack[-1], count.v)
+        assert stack[0].max() > 0 and stack[-1].max() > stack[0].max()
 
 
 def test_message_counts_agree_across_metrics(wl):
@@ -280,19 +290,15 @@ def test_api_histogram_counts_every_status(wl):
 
 
 def test_summaries_have_ordered_positive_quantiles(wl):
-    for spec in default_catalog():
-        if spec.type != "summary":
-            continue
-        for count in wl.select(f"{spec.name}_count"):
-            labels = {k: v for k, v in count.labels.items() if k != "__name__"}
-            total = one(wl, f"{spec.name}_sum", **labels)
-            assert total.v.max() > 0 and np.all(total.v[count.v == 0] == 0)
-            quantiles = sorted(wl.select(spec.name, **labels),
-                               key=lambda s: float(s.labels["quantile"]))
-            assert len(quantiles) == len(spec.quantiles)
-            if quantiles:
-                stack = np.array([q.v for q in quantiles])
-                assert np.all(stack > 0) and np.all(np.diff(stack, axis=0) >= 0)
+    for spec, count, labels in count_series(wl, "summary"):
+        total = one(wl, f"{spec.name}_sum", **labels)
+        assert total.v.max() > 0 and np.all(total.v[count.v == 0] == 0)
+        quantiles = sorted(wl.select(spec.name, **labels),
+                           key=lambda s: float(s.labels["quantile"]))
+        assert len(quantiles) == len(spec.quantiles)
+        if quantiles:
+            stack = np.array([q.v for q in quantiles])
+            assert np.all(stack > 0) and np.all(np.diff(stack, axis=0) >= 0)
 
 
 # -- realism
@@ -330,12 +336,8 @@ def test_bots_send_in_hourly_bursts(four_days):
 
 
 def test_gauges_fall_back_after_a_restart(wl):
-    assert wl.restarts
-    for r in wl.restarts:
-        g = one(wl, "go_goroutines", instance=r.instance)
-        k = np.searchsorted(g.t, ms(r.started))
-        if 0 < k < len(g):
-            assert g.v[k] < 0.6 * g.v[k - 1]
+    for before, after in around_restarts(wl, "go_goroutines"):
+        assert after < 0.6 * before
 
 
 def test_a_clean_workload_has_no_incidents_or_excursions():

@@ -37,6 +37,13 @@ MEAN_ABS_TO_SIGMA = 1.2533
 GLOBAL_SPREAD_SHARE = 0.25  # a slot's spread never drops below this share of the overall one
 
 
+def keep_params(estimator: BaseEstimator, given: dict) -> None:
+    """Store every `__init__` parameter as given, as scikit-learn's contract asks (no logic
+    in `__init__`: checks happen in `fit`); `given` is the `__init__`'s ``locals()``."""
+    for name in estimator._get_param_names():
+        setattr(estimator, name, given[name])
+
+
 class Baseline(BaseEstimator):
     """Base class: subclasses implement `_fit`, `_fitted_bands` and, if they use more than
     the fitted state, `_context_bands`."""

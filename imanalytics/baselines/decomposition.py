@@ -10,7 +10,14 @@ import pandas as pd
 from statsmodels.tsa.seasonal import STL
 
 from . import checks, robust
-from .base import Baseline, LevelFollowing, floor_spread, slot_spread, tiny_floor
+from .base import (
+    Baseline,
+    LevelFollowing,
+    floor_spread,
+    keep_params,
+    slot_spread,
+    tiny_floor,
+)
 from .seasonal import DAY_NS, MONDAY_NS, WEEK_NS, WEEKS_FOR_WEEKLY
 
 JUMP_SHARE = 0.1  # loess evaluated every 10% of its window and interpolated (R's stl default)
@@ -32,17 +39,7 @@ class STLBands(LevelFollowing, Baseline):
     def __init__(self, period="auto", step="5m", robust=True, seasonal=7, history="28d",
                  adapt="1d", sensitivity=4.0, direction="both", min_rel_spread=0.05,
                  smooth="1h", tail=0.99):
-        self.period = period
-        self.step = step
-        self.robust = robust
-        self.seasonal = seasonal
-        self.history = history
-        self.adapt = adapt
-        self.sensitivity = sensitivity
-        self.direction = direction
-        self.min_rel_spread = min_rel_spread
-        self.smooth = smooth
-        self.tail = tail
+        keep_params(self, locals())
 
     def _fit(self, clean: pd.Series) -> None:
         step = checks.duration_ns(self.step, "step")

@@ -22,6 +22,7 @@ from .base import (
     Baseline,
     LevelFollowing,
     floor_spread,
+    keep_params,
     robust_sigma,
     tiny_floor,
 )
@@ -56,19 +57,7 @@ class QuantileGBM(LevelFollowing, Baseline):
                  learning_rate=0.1, max_leaf_nodes=31, min_samples_leaf=20, adapt="1d",
                  sensitivity=4.0, direction="both", min_rel_spread=0.05, tail=0.99,
                  random_state=0):
-        self.interval = interval
-        self.step = step
-        self.history = history
-        self.max_iter = max_iter
-        self.learning_rate = learning_rate
-        self.max_leaf_nodes = max_leaf_nodes
-        self.min_samples_leaf = min_samples_leaf
-        self.adapt = adapt
-        self.sensitivity = sensitivity
-        self.direction = direction
-        self.min_rel_spread = min_rel_spread
-        self.tail = tail
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def _fit(self, clean: pd.Series) -> None:
         if not 0 < self.interval < 1:
@@ -193,16 +182,7 @@ class MultiSLIIsolationForest(BaseEstimator):
     def __init__(self, directions=None, contamination=0.005, season="auto", slot="5m",
                  history="28d", adapt="1d", sensitivity=4.0, n_estimators=200, max_samples=256,
                  random_state=0):
-        self.directions = directions
-        self.contamination = contamination
-        self.season = season
-        self.slot = slot
-        self.history = history
-        self.adapt = adapt
-        self.sensitivity = sensitivity
-        self.n_estimators = n_estimators
-        self.max_samples = max_samples
-        self.random_state = random_state
+        keep_params(self, locals())
 
     def fit(self, frame, y=None):
         """Fit on a DataFrame with one column per SLI of the same service."""

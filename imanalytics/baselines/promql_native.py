@@ -24,7 +24,7 @@ from ..promql import Semantics
 from ..rules.alerts import DEFAULT_RUNBOOKS, band_alert
 from ..slis import SLI
 from . import checks
-from .base import LOWER, UPPER, Baseline, tiny_floor
+from .base import LOWER, UPPER, Baseline, keep_params, tiny_floor
 
 _UNITS = (("w", 7 * 86_400_000), ("d", 86_400_000), ("h", 3_600_000), ("m", 60_000),
           ("s", 1000), ("ms", 1))
@@ -137,13 +137,7 @@ class WeekOverWeekZScore(PromQLScheme):
 
     def __init__(self, period="1w", seasons=3, window="4h", sensitivity=4.0, direction="both",
                  min_rel_spread=0.05, prometheus="2.42.0"):
-        self.period = period
-        self.seasons = seasons
-        self.window = window
-        self.sensitivity = sensitivity
-        self.direction = direction
-        self.min_rel_spread = min_rel_spread
-        self.prometheus = prometheus
+        keep_params(self, locals())
 
     def _durations(self):
         period = checks.duration_ns(self.period, "period") // 1_000_000
@@ -204,12 +198,7 @@ class AdaptiveBand(PromQLScheme):
 
     def __init__(self, short="1h", long="1d", sensitivity=4.0, direction="both",
                  min_rel_spread=0.05, prometheus="2.42.0"):
-        self.short = short
-        self.long = long
-        self.sensitivity = sensitivity
-        self.direction = direction
-        self.min_rel_spread = min_rel_spread
-        self.prometheus = prometheus
+        keep_params(self, locals())
 
     def _durations(self):
         return (checks.duration_ns(self.short, "short") // 1_000_000,

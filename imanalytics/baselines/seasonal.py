@@ -32,6 +32,7 @@ from .base import (
     Baseline,
     floor_spread,
     follow_level,
+    keep_params,
     mean_z,
     recent_scale,
     share_floor,
@@ -79,17 +80,7 @@ class SeasonalProfile(Baseline):
     def __init__(self, season="auto", slot="5m", history="28d", trend=True, adapt="1d",
                  sensitivity=4.0, direction="both", min_rel_spread=0.05, smooth="1h",
                  tail=0.99, shift=None):
-        self.season = season
-        self.slot = slot
-        self.history = history
-        self.trend = trend
-        self.adapt = adapt
-        self.sensitivity = sensitivity
-        self.direction = direction
-        self.min_rel_spread = min_rel_spread
-        self.smooth = smooth
-        self.tail = tail
-        self.shift = shift
+        keep_params(self, locals())
 
     # -- fitting
 

@@ -23,7 +23,8 @@ rules where one fits; `layout` places panels, so builders only give sizes.
 """
 
 from . import panels
-from .builders import build_dashboards, dashboard, to_dict, to_json, uid
+from .build import build_dashboards
+from .builders import dashboard, to_dict, to_json, uid
 from .catalog_panels import metric_panels, sli_stat, sli_timeseries
 from .layout import Section, layout
 from .lint import Finding, lint

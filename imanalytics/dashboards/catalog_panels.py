@@ -1,10 +1,13 @@
 """Panels derived from the catalog: one set per metric by type, and one per SLI.
 
 `metric_panels` is what makes a metric added to the catalog show up on its layer's
-dashboard; `sli_stat` and `sli_timeseries` draw an SLI with its alert thresholds.
+dashboard; `sli_stat` and `sli_timeseries` draw an SLI with its alert thresholds. The
+curated panels the dashboards share (`levels`, `rates`, `latency_panels`, ...) live here too.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from grafanalib.core import Panel
 
@@ -88,6 +91,45 @@ def bucket_heatmap(scope: Scope, key: str, title: str, *, w: int = 12) -> Panel:
     spec = scope.spec(key)
     return p.heatmap(title, f"{spec.help} Observations per second in each bucket.",
                      scope.bucket_rates(key), unit(spec), w=w)
+
+
+def latency_panels(scope: Scope, key: str, name: str) -> list[Panel]:
+    """A latency histogram's percentiles and heatmap, side by side."""
+    return [percentiles(scope, key, f"{name} latency percentiles"),
+            bucket_heatmap(scope, key, f"{name} latency heatmap")]
+
+
+def by_label(scope: Scope, key: str, label: str) -> tuple[str, ...]:
+    """Split by `label` where the metric has it, else by instance."""
+    return ("job", label) if label in scope.spec(key).labels else ("job", "instance")
+
+
+def levels(scope: Scope, key: str, title: str, by: Sequence[str] = ("job", "instance"),
+           stack: bool = False) -> Panel:
+    """A gauge's level per `by`."""
+    spec = scope.spec(key)
+    return p.timeseries(title, spec.help,
+                        [p.query(scope.level(key, by), scope.legend(key, by))],
+                        unit(spec), stack=stack)
+
+
+def rates(scope: Scope, key: str, title: str, by: Sequence[str], stack: bool = True,
+          description: str | None = None) -> Panel:
+    """A counter's per-second rate per `by`; described by its help and "Per second."
+    unless `description` says otherwise."""
+    spec = scope.spec(key)
+    return p.timeseries(title, f"{spec.help} Per second." if description is None else description,
+                        [p.query(scope.rate(key, by), scope.legend(key, by))],
+                        unit(spec, rate=True), stack=stack)
+
+
+def message_rates(scope: Scope, title: str) -> Panel:
+    """Messages sent and delivered, per job."""
+    sent, delivered = scope.rate("messages_sent"), scope.rate("messages_delivered")
+    return p.timeseries(
+        title, "Messages accepted from senders and delivered to recipient devices, per second.",
+        [p.query(sent, "sent {{job}}"), p.query(delivered, "delivered {{job}}")],
+        unit(scope.spec("messages_sent"), rate=True))
 
 
 def sli_stat(scope: Scope, sli: SLI, rules: RuleFiles, *, title: str = "", w: int = 4) -> Panel:

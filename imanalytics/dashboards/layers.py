@@ -15,10 +15,13 @@ from ..slis import slis
 from . import panels as p
 from .builders import dashboard
 from .catalog_panels import (
-    bucket_heatmap,
+    by_label,
     instance_panels,
+    latency_panels,
+    levels,
     metric_panels,
     percentiles,
+    rates,
     sli_timeseries,
     title_of,
     unit,
@@ -63,43 +66,25 @@ def _distinct(sections: Sequence[Section]) -> list[Section]:
     return out
 
 
-def _by_label(scope: Scope, key: str, label: str) -> tuple[str, ...]:
-    return ("job", label) if label in scope.spec(key).labels else ("job", "instance")
-
-
-def _levels(scope: Scope, key: str, title: str, by: Sequence[str] = ("job", "instance"),
-            stack: bool = False) -> Panel:
-    spec = scope.spec(key)
-    return p.timeseries(title, spec.help,
-                        [p.query(scope.level(key, by), scope.legend(key, by))],
-                        unit(spec), stack=stack)
-
-
-def _rates(scope: Scope, key: str, title: str, by: Sequence[str], stack: bool = True) -> Panel:
-    spec = scope.spec(key)
-    return p.timeseries(title, f"{spec.help} Per second.",
-                        [p.query(scope.rate(key, by), scope.legend(key, by))],
-                        unit(spec, rate=True), stack=stack)
+def _instance_levels(scope: Scope, titles: Mapping[str, str]) -> list[Panel]:
+    """The level per instance of each gauge in `titles` the catalog has."""
+    return [levels(scope, key, title) for key, title in titles.items() if scope.has(key)]
 
 
 # --- connection layer ----------------------------------------------------------------
 
 
 def connection(scope: Scope, rules: RuleFiles) -> Dashboard | None:
-    out = []
-    if scope.has("connections"):
-        out.append(_levels(scope, "connections", "Connections by instance"))
-    if scope.has("sessions"):
-        out.append(_levels(scope, "sessions", "Sessions by instance"))
+    out = _instance_levels(scope, {"connections": "Connections by instance",
+                                   "sessions": "Sessions by instance"})
     if scope.has("online_users"):
-        by = _by_label(scope, "online_users", "tenant")
-        out.append(_levels(scope, "online_users", "Online users by tenant", by, stack=True))
+        by = by_label(scope, "online_users", "tenant")
+        out.append(levels(scope, "online_users", "Online users by tenant", by, stack=True))
     if scope.has("handshake_duration"):
-        out += [percentiles(scope, "handshake_duration", "Handshake latency percentiles"),
-                bucket_heatmap(scope, "handshake_duration", "Handshake latency heatmap")]
+        out += latency_panels(scope, "handshake_duration", "Handshake")
     if scope.has("connection_closes"):
-        by = _by_label(scope, "connection_closes", "reason")
-        out.append(_rates(scope, "connection_closes", "Connection closes by reason", by))
+        by = by_label(scope, "connection_closes", "reason")
+        out.append(rates(scope, "connection_closes", "Connection closes by reason", by))
     return layer_dashboard(
         scope, rules, "connection", "IM connection layer",
         "Client connections and sessions, WebSocket handshake latency and why connections "
@@ -115,9 +100,9 @@ def queue(scope: Scope, rules: RuleFiles) -> Dashboard | None:
         spec = scope.spec("mq_pending")
         out += [p.stat("Pending messages", f"{spec.help} Summed over the selected instances.",
                        [p.query(f"sum({scope.level('mq_pending', ('job',))})")], unit(spec), h=8),
-                _levels(scope, "mq_pending", "Pending messages by instance")]
+                levels(scope, "mq_pending", "Pending messages by instance")]
     if scope.has("mq_consumer_lag"):
-        out.append(_levels(scope, "mq_consumer_lag", "Consumer lag by instance"))
+        out.append(levels(scope, "mq_consumer_lag", "Consumer lag by instance"))
     # A backlog reaches users as delivery latency; show the SLI that would page for it.
     out += [sli_timeseries(scope, sli, rules) for sli in slis(scope.catalog)
             if sli.key == "e2e_latency_p95"]
@@ -135,7 +120,7 @@ def api(scope: Scope, rules: RuleFiles) -> Dashboard | None:
     if scope.has("api_requests"):
         out += _requests(scope)
     if scope.has("api_request_duration"):
-        by = _by_label(scope, "api_request_duration", "path")
+        by = by_label(scope, "api_request_duration", "path")
         spec = scope.spec("api_request_duration")
         out += [
             p.timeseries("Latency p99 by path", f"{spec.help} 99th percentile.",
@@ -152,9 +137,9 @@ def api(scope: Scope, rules: RuleFiles) -> Dashboard | None:
 def _requests(scope: Scope) -> list[Panel]:
     spec = scope.spec("api_requests")
     by = ("job", *(name for name in ("path", "status") if name in spec.labels))
-    out = [_rates(scope, "api_requests", "Requests by path and status", by)]
+    out = [rates(scope, "api_requests", "Requests by path and status", by)]
     if "status" in spec.labels:
-        path_by = _by_label(scope, "api_requests", "path")
+        path_by = by_label(scope, "api_requests", "path")
         status = spec.label("status")
         out.append(p.timeseries(
             "5xx ratio by path", "Share of requests answered with a 5xx status.",
@@ -171,11 +156,8 @@ def _requests(scope: Scope) -> list[Panel]:
 
 
 def runtime(scope: Scope, rules: RuleFiles) -> Dashboard | None:
-    out = []
-    if scope.has("goroutines"):
-        out.append(_levels(scope, "goroutines", "Goroutines by instance"))
-    if scope.has("heap_alloc"):
-        out.append(_levels(scope, "heap_alloc", "Heap in use by instance"))
+    out = _instance_levels(scope, {"goroutines": "Goroutines by instance",
+                                   "heap_alloc": "Heap in use by instance"})
     if scope.has("gc_pause"):
         spec = scope.spec("gc_pause")
         out += [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from grafanalib.core import Dashboard, Panel
 
 from . import panels as p
-from .catalog_panels import bucket_heatmap, percentiles, unit
+from .catalog_panels import by_label, latency_panels, message_rates, rates, unit
 from .layers import layer_dashboard
 from .queries import Scope
 from .thresholds import RuleFiles
@@ -26,10 +26,7 @@ def _delivery(scope: Scope) -> list[Panel]:
         sent, delivered = scope.rate("messages_sent"), scope.rate("messages_delivered")
         rate_unit = unit(scope.spec("messages_sent"), rate=True)
         out += [
-            p.timeseries("Send and delivery rates", "Messages accepted from senders and "
-                         "delivered to recipient devices, per second.",
-                         [p.query(sent, "sent {{job}}"), p.query(delivered, "delivered {{job}}")],
-                         rate_unit),
+            message_rates(scope, "Send and delivery rates"),
             p.timeseries("Messages lost", "Messages sent but not delivered, per second "
                          "(negative differences, from delivery catching up, count as 0).",
                          [p.query(f"clamp_min({sent} - {delivered}, 0)", "{{job}}")], rate_unit),
@@ -38,31 +35,20 @@ def _delivery(scope: Scope) -> list[Panel]:
                          [p.query(scope.ratio("messages_delivered", "messages_sent"), "{{job}}")],
                          "percentunit"),
         ]
-    if scope.has("messages_sent"):
-        spec = scope.spec("messages_sent")
-        by = ("job", "tenant") if "tenant" in spec.labels else ("job", "instance")
-        out.append(p.timeseries("Messages sent by tenant", spec.help,
-                                [p.query(scope.rate("messages_sent", by),
-                                         scope.legend("messages_sent", by))],
-                                unit(spec, rate=True), stack=True))
-    if scope.has("delivery_failures"):
-        spec = scope.spec("delivery_failures")
-        by = ("job", "reason") if "reason" in spec.labels else ("job", "instance")
-        out.append(p.timeseries("Delivery failures by reason", spec.help,
-                                [p.query(scope.rate("delivery_failures", by),
-                                         scope.legend("delivery_failures", by))],
-                                unit(spec, rate=True), stack=True))
+    for key, label, title in (("messages_sent", "tenant", "Messages sent by tenant"),
+                              ("delivery_failures", "reason", "Delivery failures by reason")):
+        if scope.has(key):
+            out.append(rates(scope, key, title, by_label(scope, key, label),
+                             description=scope.spec(key).help))
     return out
 
 
 def _latency(scope: Scope) -> list[Panel]:
     out = []
     if scope.has("e2e_latency"):
-        out += [percentiles(scope, "e2e_latency", "End-to-end latency percentiles"),
-                bucket_heatmap(scope, "e2e_latency", "End-to-end latency heatmap")]
+        out += latency_panels(scope, "e2e_latency", "End-to-end")
     if scope.has("processing_duration"):
-        out += [percentiles(scope, "processing_duration", "Processing latency percentiles"),
-                bucket_heatmap(scope, "processing_duration", "Processing latency heatmap")]
+        out += latency_panels(scope, "processing_duration", "Processing")
     if scope.has("broadcast_duration"):
         out.append(_broadcast(scope))
     if scope.has("status_sync_duration"):

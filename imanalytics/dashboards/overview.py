@@ -7,7 +7,7 @@ from grafanalib.core import Dashboard, Panel
 from ..slis import slis
 from . import panels as p
 from .builders import dashboard
-from .catalog_panels import sli_stat, sli_timeseries, unit
+from .catalog_panels import by_label, levels, message_rates, sli_stat, sli_timeseries, unit
 from .layout import Section
 from .queries import Scope
 from .thresholds import RuleFiles
@@ -66,19 +66,15 @@ def _alerts_firing(scope: Scope) -> Panel:
 def _traffic(scope: Scope) -> list[Panel]:
     out = []
     if scope.has("online_users"):
-        spec = scope.spec("online_users")
-        by = ("job", "tenant") if "tenant" in spec.labels else ("job", "instance")
-        out.append(p.timeseries("Online users", spec.help,
-                                [p.query(scope.level("online_users", by),
-                                         scope.legend("online_users", by))],
-                                unit(spec), stack=True))
+        by = by_label(scope, "online_users", "tenant")
+        out.append(levels(scope, "online_users", "Online users", by, stack=True))
     if scope.has("connections"):
         spec = scope.spec("connections")
         out.append(p.timeseries("Connections by instance", spec.help,
                                 [p.query(scope.level("connections"), "{{instance}}")],
                                 unit(spec)))
     if scope.has("messages_sent", "messages_delivered"):
-        out.append(_message_rates(scope))
+        out.append(message_rates(scope, "Messages sent and delivered"))
     out += _error_ratios(scope)
     if scope.has("mq_pending"):
         spec = scope.spec("mq_pending")
@@ -86,15 +82,6 @@ def _traffic(scope: Scope) -> list[Panel]:
                                 [p.query(scope.level("mq_pending"), "{{instance}}")],
                                 unit(spec)))
     return out
-
-
-def _message_rates(scope: Scope) -> Panel:
-    sent, delivered = scope.rate("messages_sent"), scope.rate("messages_delivered")
-    return p.timeseries(
-        "Messages sent and delivered",
-        "Messages accepted from senders and delivered to recipient devices, per second.",
-        [p.query(sent, "sent {{job}}"), p.query(delivered, "delivered {{job}}")],
-        unit(scope.spec("messages_sent"), rate=True))
 
 
 def _error_ratios(scope: Scope) -> list[Panel]:

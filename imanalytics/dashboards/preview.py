@@ -18,6 +18,7 @@ from ..frames import parse_series
 from ..plots import SERIES_COLOURS, unit_axis
 from ..rules import inline, recording_rules
 from ..timeparse import duration_ms
+from .builders import to_dict
 from .lint import panels
 from .variables import ALL, substitute
 
@@ -103,6 +104,4 @@ def _rate_interval(step: str) -> str:
 def _as_dict(board) -> dict:
     if isinstance(board, dict):
         return board
-    from .builders import to_dict
-
     return to_dict(board)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-SCALAR, VECTOR, MATRIX, STRING = "scalar", "instant vector", "range vector", "string"
+from .signatures import FUNCTIONS, MATRIX, SCALAR, STRING, VECTOR
 
 COMPARISONS = {"==", "!=", ">", "<", ">=", "<="}
 ARITHMETIC = {"+", "-", "*", "/", "%", "^"}
@@ -69,8 +69,6 @@ class Call(Node):
 
     @property
     def type(self) -> str:
-        from .signatures import FUNCTIONS
-
         return FUNCTIONS[self.func].returns
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .ast import MATRIX, SCALAR, STRING, VECTOR
+# The value types of PromQL, as Prometheus' errors name them.
+SCALAR, VECTOR, MATRIX, STRING = "scalar", "instant vector", "range vector", "string"
 
 
 @dataclass(frozen=True)

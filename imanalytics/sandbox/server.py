@@ -8,15 +8,10 @@ by the next start when its process was killed outright (see `workdirs`).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -27,6 +22,14 @@ from tqdm import tqdm
 from ..errors import ImanalyticsError
 from ..samples import Series
 from .openmetrics import write_block_files
+from .processes import (
+    LoopbackProcess,
+    free_port,
+    port_free,
+    spawn,
+    tail,
+    wait_ready,
+)
 from .tools import find_tool
 from .workdirs import make_workdir
 
@@ -37,13 +40,15 @@ class SandboxError(ImanalyticsError):
     """The sandbox Prometheus could not be built or started."""
 
 
-class PrometheusSandbox:
+class PrometheusSandbox(LoopbackProcess):
     """Backfill `series` into a fresh TSDB and serve it with a real Prometheus.
 
     Use as a context manager (``with PrometheusSandbox(wl.series) as prom: prom.url``)
     or call `start` / `stop`. `rule_files` are loaded by the server and evaluated from
     start-up on (they see only the live clock, not the backfilled past).
     """
+
+    stop_timeout = 20.0
 
     def __init__(
         self,
@@ -83,26 +88,11 @@ class PrometheusSandbox:
         return self._require_dir() / "data"
 
     def start(self) -> PrometheusSandbox:
-        try:
+        with self._stop_on_failure():
             self.dir = make_workdir("imanalytics-sandbox-", self._parent)
             self._backfill()
             self._launch()
-        except BaseException:
-            self.stop()
-            raise
         return self
-
-    def stop(self) -> None:
-        """Stop the server and remove its directory; safe to call twice."""
-        self.process = terminate(self.process, timeout=20)
-        self.dir = remove_dir(self.dir)
-        self.port = None
-
-    def __enter__(self) -> PrometheusSandbox:
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
 
     def __repr__(self) -> str:
         state = self.url if self.port else "stopped"
@@ -138,18 +128,13 @@ class PrometheusSandbox:
         root = self._require_dir()
         config = root / "prometheus.yml"
         config.write_text(yaml.safe_dump(self._config(), sort_keys=False))
-        if self.requested_port and not _port_free(self.requested_port):
+        if self.requested_port and not port_free(self.requested_port):
             # Checked first: a server already there would answer the readiness probe.
             raise SandboxError(f"port {self.requested_port} on 127.0.0.1 is in use; "
                                "pick another or leave the port out")
         for _attempt in range(1 if self.requested_port else 3):
             self.port = self.requested_port or free_port()
-            log = open(root / "prometheus.log", "w")
-            self.process = subprocess.Popen(
-                self._command(config), stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent,
-            )
-            log.close()
+            self.process = spawn(self._command(config), root / "prometheus.log")
             if self._wait_ready(root / "prometheus.log"):
                 return
             if "address already in use" not in (root / "prometheus.log").read_text():
@@ -158,7 +143,7 @@ class PrometheusSandbox:
                 raise SandboxError(f"port {self.requested_port} on 127.0.0.1 is in use; "
                                    "pick another or leave the port out")
         log_text = (root / "prometheus.log").read_text()
-        raise SandboxError(f"prometheus did not start: {_tail(log_text)}")
+        raise SandboxError(f"prometheus did not start: {tail(log_text)}")
 
     def _config(self) -> dict:
         config = {"global": {"evaluation_interval": self.evaluation_interval}}
@@ -181,20 +166,14 @@ class PrometheusSandbox:
         ]
 
     def _wait_ready(self, log: Path) -> bool:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                self.process = None
-                return False
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
-                    if reply.status == 200:
-                        return True
-            except OSError:
-                pass
-            time.sleep(0.1)
-        raise SandboxError(
-            f"prometheus not ready after {READY_TIMEOUT_S:.0f}s: {_tail(log.read_text())}")
+        """Whether the server came up; False when it exited (a port taken meanwhile)."""
+        if wait_ready(self.url, self.process, READY_TIMEOUT_S):
+            return True
+        if self.process.poll() is None:
+            raise SandboxError(
+                f"prometheus not ready after {READY_TIMEOUT_S:.0f}s: {tail(log.read_text())}")
+        self.process = None
+        return False
 
 
 def _import_block(promtool: str, source: Path, data: Path) -> None:
@@ -202,47 +181,4 @@ def _import_block(promtool: str, source: Path, data: Path) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True)
     if done.returncode != 0:
         raise SandboxError(f"promtool backfill of {source.name} failed: "
-                           f"{_tail(done.stderr or done.stdout)}")
-
-
-def terminate(proc: subprocess.Popen | None, timeout: float) -> None:
-    """Stop `proc` politely, then firmly; returns None for the caller's handle."""
-    if proc is not None and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def remove_dir(path: Path | None) -> None:
-    if path is not None:
-        shutil.rmtree(path, ignore_errors=True)
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _die_with_parent() -> None:
-    # Linux: the server gets SIGTERM if the Python process dies without cleaning up.
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
-    except OSError:
-        pass
-
-
-def _tail(text: str, lines: int = 3) -> str:
-    return " | ".join(line.strip() for line in text.strip().splitlines()[-lines:])
+                           f"{tail(done.stderr or done.stdout)}")

@@ -7,18 +7,17 @@ polled over HTTP, and everything removed on stop, on Ctrl-C and on errors.
 from __future__ import annotations
 
 import subprocess
-import time
-import urllib.request
 from pathlib import Path
 
-from .server import SandboxError, _die_with_parent, _tail, free_port, remove_dir, terminate
+from .processes import LoopbackProcess, free_port, spawn, tail, wait_ready
+from .server import SandboxError
 from .tools import find_tool
 from .workdirs import make_workdir
 
 READY_TIMEOUT_S = 30.0
 
 
-class LoopbackService:
+class LoopbackService(LoopbackProcess):
     """Base: subclasses give the binary name and its command-line flags."""
 
     tool = ""
@@ -41,45 +40,19 @@ class LoopbackService:
         """Write files the service needs into `self.dir` before it starts."""
 
     def start(self):
-        try:
+        with self._stop_on_failure():
             self.dir = make_workdir(f"imanalytics-{self.tool}-")
             self.prepare()
             self.port = free_port()
-            log = open(self.dir / "service.log", "w")
-            self.process = subprocess.Popen(
-                [find_tool(self.tool), *self.flags()], stdout=log, stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
-            log.close()
+            self.process = spawn([find_tool(self.tool), *self.flags()],
+                                 self.dir / "service.log")
             self._wait_ready()
-        except BaseException:
-            self.stop()
-            raise
         return self
 
-    def stop(self) -> None:
-        self.process = terminate(self.process, timeout=10)
-        self.dir = remove_dir(self.dir)
-        self.port = None
-
-    def __enter__(self):
-        return self.start()
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
-
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as reply:
-                    if reply.status == 200:
-                        return
-            except OSError:
-                time.sleep(0.1)
-        log = (self.dir / "service.log").read_text()
-        raise SandboxError(f"{self.tool} did not start: {_tail(log)}")
+        if not wait_ready(self.url, self.process, READY_TIMEOUT_S):
+            log = (self.dir / "service.log").read_text()
+            raise SandboxError(f"{self.tool} did not start: {tail(log)}")
 
 
 class AlertmanagerSandbox(LoopbackService):

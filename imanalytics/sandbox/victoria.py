@@ -16,7 +16,8 @@ from pathlib import Path
 import requests
 
 from ..samples import Series
-from .server import SandboxError, _tail
+from .processes import tail
+from .server import SandboxError
 from .services import LoopbackService
 from .tools import find_tool
 
@@ -44,11 +45,8 @@ class VictoriaMetricsSandbox(LoopbackService):
 
     def start(self) -> VictoriaMetricsSandbox:
         super().start()
-        try:
+        with self._stop_on_failure():
             self.samples = import_series(self.url, self.series)
-        except BaseException:
-            self.stop()
-            raise
         return self
 
 
@@ -86,7 +84,7 @@ def check_vmalert_rules(files: Sequence[str | Path]) -> None:
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     if done.returncode != 0:
         raise SandboxError(f"vmalert refused {', '.join(map(str, files))}: "
-                           f"{_tail(done.stderr or done.stdout)}")
+                           f"{tail(done.stderr or done.stdout)}")
 
 
 def replay_rules(url: str, files: Sequence[str | Path], start, end,
@@ -105,7 +103,7 @@ def replay_rules(url: str, files: Sequence[str | Path], start, end,
                            ) from None
     if done.returncode != 0:
         raise SandboxError(f"vmalert replay failed after {time.monotonic() - began:.0f}s: "
-                           f"{_tail(done.stderr or done.stdout)}")
+                           f"{tail(done.stderr or done.stdout)}")
     requests.get(f"{url}/internal/force_flush", timeout=IMPORT_TIMEOUT_S).raise_for_status()
 
 
