@@ -124,10 +124,11 @@ def _add_build_dashboards(commands) -> None:
 
 def _run_build_dashboards(args) -> int:
     from .catalog import load_catalog
+    from .dashboards.artifacts import dashboard_artifacts
     from .rules import artifacts as generate
 
     out = _out(args, "dashboards")
-    artifacts = generate.dashboard_artifacts(
+    artifacts = dashboard_artifacts(
         out, load_catalog(args.catalog), args.rules, uid_prefix=args.uid_prefix,
         title_suffix=args.title_suffix)
     if args.check:

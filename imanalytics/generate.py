@@ -2,4 +2,4 @@
 
 from ._moved import alias
 
-__getattr__ = alias(__name__, "imanalytics.rules.artifacts")
+__getattr__ = alias(__name__, "imanalytics.rules.artifacts", "imanalytics.dashboards.artifacts")

@@ -25,6 +25,7 @@ from imanalytics.dashboards import (
     to_dict,
     uid,
 )
+from imanalytics.dashboards.artifacts import dashboard_artifacts
 from imanalytics.dashboards.lint import RULES, errors
 from imanalytics.dashboards.lint import panels as all_panels
 from imanalytics.dashboards.schema import SCHEMA_VERSION
@@ -445,8 +446,8 @@ def test_lint_flags_what_it_cannot_verify_without_a_server(boards):
 
 
 def test_json_is_deterministic_and_canonical(tmp_path):
-    first = generate.dashboard_artifacts(tmp_path, None, ROOT / "rules")
-    second = generate.dashboard_artifacts(tmp_path, None, ROOT / "rules")
+    first = dashboard_artifacts(tmp_path, None, ROOT / "rules")
+    second = dashboard_artifacts(tmp_path, None, ROOT / "rules")
     assert [(a.path, a.text) for a in first] == [(a.path, a.text) for a in second]
     for artifact in (a for a in first if a.path.suffix == ".json"):
         data = json.loads(artifact.text)
@@ -455,7 +456,7 @@ def test_json_is_deterministic_and_canonical(tmp_path):
 
 
 def test_committed_dashboards_are_fresh():
-    artifacts = generate.dashboard_artifacts(ROOT / "dashboards", None, ROOT / "rules")
+    artifacts = dashboard_artifacts(ROOT / "dashboards", None, ROOT / "rules")
     assert generate.stale(artifacts) == []
     assert {p.name for p in (ROOT / "dashboards").glob("*.json")} == NAMES
 

@@ -17,7 +17,7 @@ from .alerts import (
     band_alert,
     static_alert,
 )
-from .artifacts import Artifact, StaleArtifacts, dashboard_artifacts, recording_artifacts
+from .artifacts import Artifact, StaleArtifacts, recording_artifacts
 from .backtest import Backtest, RuleFileEvaluationError, evaluate_file
 from .files import HEADER, RuleFileError, check_rules, dump_rules, run_rule_tests, write_rule_file
 from .promtool_tests import AlertCase, alert_test_file, fires, firing, recording_test_file
@@ -43,7 +43,6 @@ __all__ = [
     "alert_test_file",
     "band_alert",
     "check_rules",
-    "dashboard_artifacts",
     "dump_rules",
     "evaluate_file",
     "fires",

@@ -1,4 +1,5 @@
-"""Generated artifacts (rule files, their unit tests, dashboards): write them or check them.
+"""Generated artifacts (rule files and their unit tests here; the dashboards' in
+`dashboards.artifacts`): write them or check them.
 
 Every artifact is text built deterministically from the catalog, so a rerun is
 byte-identical and `check` can tell a stale committed file from a fresh one.
@@ -6,12 +7,11 @@ byte-identical and `check` can tell a stale committed file from a fresh one.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..catalog import Catalog, default_catalog
+from ..catalog import Catalog
 from ..errors import ImanalyticsError
 from .files import dump_rules, write_text_atomic
 from .promtool_tests import recording_test_file
@@ -39,29 +39,6 @@ def recording_artifacts(out: str | Path, catalog: Catalog | None = None) -> list
         Artifact(out / RECORDING_FILE, dump_rules(rule_groups(catalog))),
         Artifact(out / RECORDING_TEST_FILE, recording_test_file(rules, RECORDING_FILE, catalog)),
     ]
-
-
-def dashboard_artifacts(out: str | Path, catalog: Catalog | None = None,
-                        rules_dir: str | Path | None = "rules", *,
-                        uid_prefix: str | None = None,
-                        title_suffix: str | None = None) -> list[Artifact]:
-    """The Grafana dashboards as JSON files and their provisioning YAML; a dashboard that
-    fails lint raises instead.
-
-    `rules_dir` supplies the tuned alert thresholds and baseline bands when it has them.
-    """
-    # dashboards read the rules, so they are imported here rather than at the top
-    from ..dashboards import build_dashboards, to_json
-    from ..dashboards.lint import check as lint
-    from ..dashboards.provisioning import provisioning
-
-    catalog = catalog or default_catalog()
-    boards = build_dashboards(catalog, rules_dir, uid_prefix=uid_prefix,
-                              title_suffix=title_suffix)
-    texts = {name: to_json(board) for name, board in boards.items()}
-    lint({name: json.loads(text) for name, text in texts.items()}, catalog=catalog)
-    texts.update(provisioning())
-    return [Artifact(Path(out) / name, text) for name, text in texts.items()]
 
 
 def write(artifacts: Sequence[Artifact]) -> list[Path]:
