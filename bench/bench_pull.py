@@ -138,14 +138,14 @@ def pull_source(url: str):
 
 
 def pull_floor(url: str):
-    import imanalytics.source as src
+    from imanalytics.source import PromSource, chunking, http
 
     # Same requests, same pool, a full json.loads of every reply; no arrays, no frame.
-    src.parse_reply = json.loads
-    src.grid_block = lambda result, start, step, n: ([], None)
-    src._result = lambda data, expr, *kinds: (data["resultType"], data["result"])
-    src._assemble = lambda grid, chunks, blocks: None
-    source = src.PromSource(url, progress=False)
+    http.parse_reply = json.loads
+    chunking.grid_block = lambda result, start, step, n: ([], None)
+    chunking._result = lambda data, expr, *kinds: (data["resultType"], data["result"])
+    chunking._assemble = lambda grid, chunks, blocks: None
+    source = PromSource(url, progress=False)
 
     def run():
         source.range(EXPR, START_S, END_S, f"{STEP_S}s")

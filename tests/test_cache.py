@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 import imanalytics.cache as cache_module
-import imanalytics.source as source_module
+import imanalytics.source.chunking as source_module
 from imanalytics.cache import MAX_PARTS, CacheMiss, RangeCache
 from imanalytics.frames import Grid, wide_frame
 from imanalytics.samples import Series

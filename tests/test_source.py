@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import requests
 
-import imanalytics.source as source_module
+import imanalytics.source.chunking as source_module
 from imanalytics.frames import Grid, labels_of
 from imanalytics.samples import Series, format_series
 from imanalytics.sandbox import PrometheusSandbox
