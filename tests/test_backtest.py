@@ -140,7 +140,8 @@ def test_go_value_formats_like_text_template():
 def test_bad_rule_files_name_the_rule(tmp_path):
     bad = tmp_path / "bad.yml"
     bad.write_text("groups:\n  - name: g\n    rules:\n      - record: x\n        expr: sum(\n")
-    with pytest.raises(RuleFileEvaluationError, match=r"bad.yml: rule 'x': syntax error"):
+    with pytest.raises(RuleFileEvaluationError,
+                       match=r"bad.yml: group 'g': rule 'x': syntax error"):
         evaluate_file(bad, inputs(), 0, 600, "1m")
     bad.write_text("nothing: here\n")
     with pytest.raises(RuleFileEvaluationError, match="not a Prometheus rule file"):

@@ -1,9 +1,11 @@
 """A Prometheus rule file evaluated over history, the way the rule manager runs it.
 
 `evaluate_file(path, raw_series, start, end, step)` runs the file's groups in order and
-each group's rules in order at every step of the grid (the step stands for the evaluation
-interval): recording rules write their series (with a staleness marker where a series
-ends), so later rules read them; alert rules keep Prometheus' alert states (pending, firing
+each group's rules in order, every group on its own grid from `start`: its ``interval:``,
+else `step` (the global evaluation interval), shifted by the group's entry in `offsets`
+(a server shifts each group by a hash of its name and file). Recording rules write their
+series (with a staleness marker at the group's next evaluation where a series ends), which
+other rules read at their own times; alert rules keep Prometheus' alert states (pending, firing
 after ``for:``, ``keep_firing_for:``), write ``ALERTS`` and ``ALERTS_FOR_STATE``, and
 expand templated labels and annotations. The result holds the written series and the alert
 timeline.
@@ -23,7 +25,7 @@ from ..errors import ImanalyticsError
 from ..promql import PromQLError, Semantics, evaluate_result
 from ..promql.lexer import parse_duration_ms
 from ..promql.selectors import STALE_NAN_BITS
-from ..promql.timegrid import step_grid
+from ..promql.timegrid import duration_ms, step_grid
 from ..promql.values import Scalar
 from ..samples import NAME, Series, format_series, label_key
 from .templates import expand
@@ -58,34 +60,51 @@ class _Alert:
 
 
 def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, step, *,
-                  semantics: Semantics | str = "2.42.0", lookback="5m") -> Backtest:
-    """Evaluate every group of the rule file at `path` over the grid (see module doc)."""
+                  semantics: Semantics | str = "2.42.0", lookback="5m",
+                  offsets: dict | None = None) -> Backtest:
+    """Evaluate every group of the rule file at `path` over the grid (see module doc);
+    `offsets` maps a group's name to a shift of its grid (a duration)."""
     path = Path(path)
     try:
         groups = yaml.safe_load(path.read_text())["groups"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
         raise RuleFileEvaluationError(f"{path}: not a Prometheus rule file ({err})") from None
-    steps = step_grid(start, end, step)
     data = list(raw_series)
     written: list[Series] = []
     episodes: list[dict] = []
     for group in groups:
-        for rule in group.get("rules", []):
+        steps = _group_grid(group, start, end, step, offsets or {}, path)
+        where = f"{path}: group {group.get('name')!r}"
+        for rule in group.get("rules") or []:
             name = rule.get("record") or rule.get("alert")
             try:
                 value = evaluate_result(str(rule["expr"]), data, steps, semantics=semantics,
                                         lookback=lookback)
-            except PromQLError as err:
-                raise RuleFileEvaluationError(f"{path}: rule {name!r}: {err}") from None
+            except (PromQLError, KeyError) as err:
+                raise RuleFileEvaluationError(f"{where}: rule {name!r}: {err}") from None
             rows = _rows(value, len(steps))
             if "record" in rule:
-                new = _record(rule, rows, steps, path)
+                new = _record(rule, rows, steps, where)
             else:
-                new, found = _alert(rule, rows, steps, path)
+                new, found = _alert(rule, rows, steps, where)
                 episodes += found
             data += new
             written += new
     return Backtest(written, pd.DataFrame(episodes, columns=_EPISODE_COLUMNS))
+
+
+def _group_grid(group: dict, start, end, step, offsets: dict, path: Path) -> np.ndarray:
+    """The group's evaluation times: every `interval:` (else `step`) from `start`, shifted
+    by the group's offset."""
+    name = group.get("name")
+    try:
+        interval = group.get("interval") or step
+        shift = duration_ms(offsets.get(name, 0))
+        steps = step_grid(start, end, interval)
+        steps = step_grid((steps[0] + shift) / 1000, end, interval) if shift else steps
+    except (PromQLError, ValueError) as err:
+        raise RuleFileEvaluationError(f"{path}: group {name!r}: {err}") from None
+    return steps
 
 
 _EPISODE_COLUMNS = ["alertname", "labels", "active_at", "fired_at", "resolved_at",
@@ -98,7 +117,7 @@ def _rows(value, n_steps: int) -> list[tuple[dict, np.ndarray, np.ndarray]]:
     return list(zip(value.labels, value.values, value.present, strict=True))
 
 
-def _record(rule: dict, rows, steps: np.ndarray, path: Path) -> list[Series]:
+def _record(rule: dict, rows, steps: np.ndarray, where: str) -> list[Series]:
     extra = {str(k): str(v) for k, v in (rule.get("labels") or {}).items()}
     out: dict[tuple, tuple[dict, np.ndarray, np.ndarray]] = {}
     for labels, values, present in rows:
@@ -107,7 +126,7 @@ def _record(rule: dict, rows, steps: np.ndarray, path: Path) -> list[Series]:
         if key in out:
             if (out[key][2] & present).any():
                 raise RuleFileEvaluationError(
-                    f"{path}: rule {rule['record']!r}: vector contains metrics with the same "
+                    f"{where}: rule {rule['record']!r}: vector contains metrics with the same "
                     "labelset after applying rule labels")
             merged = np.where(present, values, out[key][1])
             out[key] = (full, merged, out[key][2] | present)
@@ -126,21 +145,21 @@ def _with_staleness(labels, values, present, steps) -> Series:
     return Series(labels, t[order], v[order])
 
 
-def _alert(rule: dict, rows, steps: np.ndarray, path: Path):
+def _alert(rule: dict, rows, steps: np.ndarray, where: str):
     name = rule["alert"]
-    hold = _duration(rule.get("for"), name, path)
-    keep_for = _duration(rule.get("keep_firing_for"), name, path)
+    hold = _duration(rule.get("for"), name, where)
+    keep_for = _duration(rule.get("keep_firing_for"), name, where)
     active: dict[tuple, _Alert] = {}
     written: dict[tuple, tuple[dict, dict[int, float]]] = {}
     episodes: list[dict] = []
     templated = any("{{" in str(v) for v in (rule.get("labels") or {}).values())
-    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, path)
+    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, where)
              for labels, _, _ in rows]
     for i, ts in enumerate(steps):
         results = {}
         for row, (labels, values, present) in enumerate(rows):
             if present[i]:
-                alert_labels = fixed[row] or _alert_labels(rule, labels, values[i], name, path)
+                alert_labels = fixed[row] or _alert_labels(rule, labels, values[i], name, where)
                 results[alert_labels[1]] = (alert_labels[0], (labels, values[i]))
         _advance(active, results, int(ts), hold, keep_for, episodes, rule)
         for alert in active.values():
@@ -203,14 +222,14 @@ def _write(written, labels: dict, ts: int, value: float) -> None:
     written.setdefault(key, (labels, {}))[1][ts] = value
 
 
-def _alert_labels(rule: dict, labels: dict, value: float, name: str, path: Path):
+def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str):
     """An alert's labels (the sample's, the rule's expanded, alertname) and their key."""
     template_labels = {k: v for k, v in labels.items() if k != NAME}
     try:
         extra = {str(k): expand(str(v), labels, value)
                  for k, v in (rule.get("labels") or {}).items()}
     except ValueError as err:
-        raise RuleFileEvaluationError(f"{path}: alert {name!r}: {err}") from None
+        raise RuleFileEvaluationError(f"{where}: alert {name!r}: {err}") from None
     alert_labels = template_labels | {k: v for k, v in extra.items() if v} | {"alertname": name}
     return alert_labels, label_key(alert_labels)
 
@@ -224,10 +243,10 @@ def _annotation(text: str, labels: dict, value: float) -> str:
         return f"<not expanded: {err}>"
 
 
-def _duration(text, name: str, path: Path) -> int:
+def _duration(text, name: str, where: str) -> int:
     if not text:
         return 0
     try:
         return parse_duration_ms(str(text))
     except PromQLError as err:
-        raise RuleFileEvaluationError(f"{path}: alert {name!r}: {err}") from None
+        raise RuleFileEvaluationError(f"{where}: alert {name!r}: {err}") from None
