@@ -45,6 +45,18 @@ def check_with_promtool(folder: Path, rules: str, data: Sequence[Series], result
     run_rule_tests(folder / "rules.test.yml")
 
 
+def counters(steps: Sequence[int], gap: tuple[int, int]) -> list[Series]:
+    """``req_total`` of two jobs over one sample a minute: api rising by `steps` (and not
+    scraped in the `gap` minutes, ends excluded), web by the same steps reversed."""
+    t = np.arange(len(steps), dtype=np.int64) * 60_000
+    keep = (t < gap[0] * 60_000) | (t > gap[1] * 60_000)
+    api = Series({"__name__": "req_total", "job": "api"}, t[keep],
+                 np.cumsum(steps).astype(float)[keep])
+    web = Series({"__name__": "req_total", "job": "web"}, t,
+                 np.cumsum(steps[::-1]).astype(float))
+    return [api, web]
+
+
 def _firing(episodes: pd.DataFrame, name: str, minute: int) -> list[dict]:
     now = pd.Timestamp(minute * 60, unit="s", tz="UTC")
     rows = episodes[(episodes.alertname == name) & episodes.fired_at.notna()]

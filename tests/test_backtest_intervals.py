@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from backtest_promtool import check_with_promtool
+from backtest_promtool import check_with_promtool, counters
 
 from imanalytics.rules import RuleFileEvaluationError, evaluate_file
 from imanalytics.samples import Series
@@ -49,13 +49,7 @@ STEPS = [0, 90, 180, 270, 90, 90, 270, 270, 270, 180, 0, 0, 90, 270, 270, 270, 2
 
 
 def inputs() -> list[Series]:
-    t = np.arange(MINUTES + 1, dtype=np.int64) * 60_000
-    keep = (t < 14 * 60_000) | (t > 22 * 60_000)
-    api = Series({"__name__": "req_total", "job": "api"}, t[keep],
-                 np.cumsum(STEPS).astype(float)[keep])
-    web = Series({"__name__": "req_total", "job": "web"}, t,
-                 np.cumsum(STEPS[::-1]).astype(float))
-    return [api, web]
+    return counters(STEPS, (14, 22))
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,12 @@ each group's rules in order, every group on its own grid from `start`: its ``int
 else `step` (the global evaluation interval), shifted by the group's entry in `offsets`
 (a server shifts each group by a hash of its name and file). Recording rules write their
 series (with a staleness marker at the group's next evaluation where a series ends), which
-other rules read at their own times; alert rules keep Prometheus' alert states (pending, firing
-after ``for:``, ``keep_firing_for:``), write ``ALERTS`` and ``ALERTS_FOR_STATE``, and
-expand templated labels and annotations. The result holds the written series and the alert
-timeline.
+other rules read at their own times; a rule reading a rule evaluated after it (later in the
+file, or itself) sees that rule's previous evaluation, as in Prometheus (such rules run
+evaluation by evaluation, all others over the whole grid at once); alert rules keep
+Prometheus' alert states (pending, firing after ``for:``, ``keep_firing_for:``), write
+``ALERTS`` and ``ALERTS_FOR_STATE``, and expand templated labels and annotations. The
+result holds the written series and the alert timeline.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import pandas as pd
 import yaml
 
 from ..errors import ImanalyticsError
-from ..promql import PromQLError, Semantics, evaluate_result
+from ..promql import PromQLError, Semantics, evaluate_result, parse
+from ..promql.ast import Node, VectorSelector, children
 from ..promql.lexer import parse_duration_ms
 from ..promql.selectors import STALE_NAN_BITS
 from ..promql.timegrid import duration_ms, step_grid
@@ -69,28 +72,173 @@ def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, st
         groups = yaml.safe_load(path.read_text())["groups"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
         raise RuleFileEvaluationError(f"{path}: not a Prometheus rule file ({err})") from None
-    data = list(raw_series)
-    written: list[Series] = []
-    episodes: list[dict] = []
+    run = _Run(_rules(path, groups, start, end, step, offsets or {}), list(raw_series),
+               semantics, lookback)
+    for component in _components(run.deps):
+        run.evaluate(component)
+    series = [s for i in sorted(run.written) for s in run.written[i]]
+    episodes = [episode for _, episode in sorted(run.episodes, key=lambda e: e[0])]
+    return Backtest(series, pd.DataFrame(episodes, columns=_EPISODE_COLUMNS))
+
+
+@dataclass
+class _Rule:
+    index: int  # its place in evaluation order: groups in file order, rules in group order
+    body: dict
+    where: str  # the file and group, for errors
+    steps: np.ndarray  # its group's evaluation times
+    reads: frozenset | None  # the metric names its expression reads; None: any
+
+    @property
+    def name(self) -> str:
+        return self.body.get("record") or self.body.get("alert")
+
+    @property
+    def writes(self) -> tuple[str, ...]:
+        return (self.name,) if "record" in self.body else ("ALERTS", "ALERTS_FOR_STATE")
+
+
+def _rules(path: Path, groups, start, end, step, offsets: dict) -> list[_Rule]:
+    rules = []
     for group in groups:
-        steps = _group_grid(group, start, end, step, offsets or {}, path)
+        steps = _group_grid(group, start, end, step, offsets, path)
         where = f"{path}: group {group.get('name')!r}"
-        for rule in group.get("rules") or []:
-            name = rule.get("record") or rule.get("alert")
+        for body in group.get("rules") or []:
             try:
-                value = evaluate_result(str(rule["expr"]), data, steps, semantics=semantics,
-                                        lookback=lookback)
+                reads = _names_read(parse(str(body["expr"])))
             except (PromQLError, KeyError) as err:
+                name = body.get("record") or body.get("alert")
                 raise RuleFileEvaluationError(f"{where}: rule {name!r}: {err}") from None
-            rows = _rows(value, len(steps))
-            if "record" in rule:
-                new = _record(rule, rows, steps, where)
+            rules.append(_Rule(len(rules), body, where, steps, reads))
+    return rules
+
+
+def _names_read(node: Node) -> frozenset | None:
+    names, todo = set(), [node]
+    while todo:
+        node = todo.pop()
+        if isinstance(node, VectorSelector):
+            name = node.name or next((m.value for m in node.matchers
+                                      if m.label == NAME and m.op == "="), None)
+            if name is None:
+                return None
+            names.add(name)
+        todo += children(node)
+    return frozenset(names)
+
+
+class _Run:
+    """The rules' written series so far, evaluated component by component."""
+
+    def __init__(self, rules: list[_Rule], raw: list[Series], semantics, lookback):
+        self.rules, self.raw = rules, raw
+        self.semantics, self.lookback = semantics, lookback
+        writers: dict[str, set[int]] = {}
+        for rule in rules:
+            for name in rule.writes:
+                writers.setdefault(name, set()).add(rule.index)
+        every = set(range(len(rules)))
+        self.deps = [every if r.reads is None else
+                     set().union(*(writers.get(n, set()) for n in r.reads)) for r in rules]
+        self.written: dict[int, list[Series]] = {}
+        self.episodes: list[tuple[int, dict]] = []  # (rule, episode)
+
+    def evaluate(self, component: list[int]) -> None:
+        """One rule reading only rules before it in evaluation order runs over its whole
+        grid at once; rules that read a later rule's (or their own) previous value run
+        evaluation by evaluation, in Prometheus' order."""
+        first = self.rules[component[0]]
+        if len(component) == 1 and max(self.deps[first.index], default=-1) < first.index:
+            rows = {first.index: self._rows(first, self.raw + self._all(), first.steps)}
+        else:
+            rows = self._step_by_step(component)
+        for index in component:
+            found: list[dict] = []
+            self.written[index] = self._output(self.rules[index], rows[index], found)
+            self.episodes += [(index, episode) for episode in found]
+
+    def _step_by_step(self, component: list[int]) -> dict:
+        partial = {i: {} for i in component}
+        events = sorted((int(t), i, k) for i in component
+                        for k, t in enumerate(self.rules[i].steps))
+        for t, i, k in events:
+            rule = self.rules[i]
+            for labels, value, present in self._rows(rule, self._visible(i, t), [t]):
+                if present[0]:
+                    n = len(rule.steps)
+                    row = partial[i].setdefault(label_key(labels), (
+                        labels, np.full(n, np.nan), np.zeros(n, dtype=bool)))
+                    row[1][k], row[2][k] = value[0], True
+            rows = [(labels, v[:k + 1], p[:k + 1]) for labels, v, p in partial[i].values()]
+            self.written[i] = self._output(rule, rows, None, rule.steps[:k + 1])
+        return {i: list(partial[i].values()) for i in component}
+
+    def _rows(self, rule: _Rule, data: list[Series], steps):
+        try:
+            value = evaluate_result(str(rule.body["expr"]), data, steps,
+                                    semantics=self.semantics, lookback=self.lookback)
+        except PromQLError as err:
+            raise RuleFileEvaluationError(f"{rule.where}: rule {rule.name!r}: {err}") from None
+        return _rows(value, len(steps))
+
+    def _output(self, rule: _Rule, rows, episodes: list | None, steps=None) -> list[Series]:
+        steps = rule.steps if steps is None else steps
+        if "record" in rule.body:
+            return _record(rule.body, rows, steps, rule.where)
+        series, found = _alert(rule.body, rows, steps, rule.where)
+        if episodes is not None:
+            episodes += found
+        return series
+
+    def _all(self) -> list[Series]:
+        return [s for series in self.written.values() for s in series]
+
+    def _visible(self, reader: int, t: int) -> list[Series]:
+        """What a rule sees at `t`: the raw data, what rules before it wrote up to `t`, and
+        what itself and later rules wrote before `t` (they run after it at `t`)."""
+        out = list(self.raw)
+        for index, series in self.written.items():
+            if index < reader:
+                out += series
             else:
-                new, found = _alert(rule, rows, steps, where)
-                episodes += found
-            data += new
-            written += new
-    return Backtest(written, pd.DataFrame(episodes, columns=_EPISODE_COLUMNS))
+                out += [c for c in (_before(s, t) for s in series) if c is not None]
+        return out
+
+
+def _before(s: Series, t: int) -> Series | None:
+    n = int(np.searchsorted(s.t, t, side="left"))
+    if n == len(s.t):
+        return s
+    return Series(s.labels, s.t[:n], s.v[:n]) if n else None
+
+
+def _components(deps: list[set[int]]) -> list[list[int]]:
+    """Rules that read each other (directly or not), each group after the rules it reads
+    (Tarjan's strongly connected components, which come out in that order)."""
+    index: dict[int, int] = {}
+    low: dict[int, int] = {}
+    stack: list[int] = []
+    out: list[list[int]] = []
+
+    def visit(v: int) -> None:
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        for w in deps[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while not component or component[-1] != v:
+                component.append(stack.pop())
+            out.append(sorted(component))
+
+    for v in range(len(deps)):
+        if v not in index:
+            visit(v)
+    return out
 
 
 def _group_grid(group: dict, start, end, step, offsets: dict, path: Path) -> np.ndarray:
