@@ -45,6 +45,13 @@ def check_with_promtool(folder: Path, rules: str, data: Sequence[Series], result
     run_rule_tests(folder / "rules.test.yml")
 
 
+def rule_file(factory, text: str) -> Path:
+    """`text` written as a rule file in a fresh folder of pytest's `tmp_path_factory`."""
+    path = factory.mktemp("rules") / "rules.yml"
+    path.write_text(text)
+    return path
+
+
 def counters(steps: Sequence[int], gap: tuple[int, int]) -> list[Series]:
     """``req_total`` of two jobs over one sample a minute: api rising by `steps` (and not
     scraped in the `gap` minutes, ends excluded), web by the same steps reversed."""

@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-from backtest_promtool import check_with_promtool, counters
+from backtest_promtool import check_with_promtool, counters, rule_file
 
-from imanalytics.rules import RuleFileEvaluationError, evaluate_file
+from imanalytics.rules import evaluate_file
 from imanalytics.samples import Series
 
 MINUTES = 36
@@ -54,9 +54,7 @@ def inputs() -> list[Series]:
 
 @pytest.fixture(scope="module")
 def path(tmp_path_factory):
-    path = tmp_path_factory.mktemp("intervals") / "rules.yml"
-    path.write_text(RULES)
-    return path
+    return rule_file(tmp_path_factory, RULES)
 
 
 @pytest.fixture(scope="module")
@@ -96,11 +94,3 @@ def test_each_group_equals_promtool_at_its_interval(path, result, group, tmp_pat
 
 def _only(result, series):
     return type(result)(series, result.alerts)
-
-
-def test_bad_group_interval_names_the_group(tmp_path):
-    bad = tmp_path / "bad.yml"
-    bad.write_text("groups:\n  - name: g\n    interval: soon\n    rules:\n"
-                   "      - record: x\n        expr: up\n")
-    with pytest.raises(RuleFileEvaluationError, match=r"bad.yml: group 'g': .*soon"):
-        evaluate_file(bad, inputs(), 0, 600, "1m")

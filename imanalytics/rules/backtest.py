@@ -9,12 +9,15 @@ other rules read at their own times; a rule reading a rule evaluated after it (l
 file, or itself) sees that rule's previous evaluation, as in Prometheus (such rules run
 evaluation by evaluation, all others over the whole grid at once); alert rules keep
 Prometheus' alert states (pending, firing after ``for:``, ``keep_firing_for:``), write
-``ALERTS`` and ``ALERTS_FOR_STATE``, and expand templated labels and annotations. The
-result holds the written series and the alert timeline.
+``ALERTS`` and ``ALERTS_FOR_STATE``, and expand templated labels and annotations (a
+template's ``query`` runs at the alert's evaluation time over what the rule itself sees
+then). The result holds the written series and the alert timeline.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +34,7 @@ from ..promql.selectors import STALE_NAN_BITS
 from ..promql.timegrid import duration_ms, step_grid
 from ..promql.values import Scalar
 from ..samples import NAME, Series, format_series, label_key
-from .templates import expand
+from .templates import Sample, expand
 
 STALE = np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0]
 
@@ -59,7 +62,7 @@ class _Alert:
     fired_at: int | None = None
     resolved_at: int | None = None
     keep_firing_since: int | None = None
-    source: tuple = ({}, 0.0)  # the last sample's labels and value, for the annotations
+    source: tuple = ({}, 0.0, 0)  # the last sample's labels, value and time (annotations)
 
 
 def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, step, *,
@@ -105,16 +108,33 @@ def _rules(path: Path, groups, start, end, step, offsets: dict) -> list[_Rule]:
         where = f"{path}: group {group.get('name')!r}"
         for body in group.get("rules") or []:
             try:
-                reads = _names_read(parse(str(body["expr"])))
-            except (PromQLError, KeyError) as err:
+                reads = _names_read([parse(str(body["expr"])), *_template_queries(body)])
+            except (PromQLError, KeyError, ValueError) as err:
                 name = body.get("record") or body.get("alert")
                 raise RuleFileEvaluationError(f"{where}: rule {name!r}: {err}") from None
             rules.append(_Rule(len(rules), body, where, steps, reads))
     return rules
 
 
-def _names_read(node: Node) -> frozenset | None:
-    names, todo = set(), [node]
+_ACTION = re.compile(r"\{\{.*?\}\}", re.DOTALL)
+_QUERY = re.compile(r'\bquery\s+(?:"((?:[^"\\]|\\.)*)"|`([^`]*)`)')
+
+
+def _template_queries(rule: dict) -> list[Node]:
+    """The queries a rule's templates run; a query not written as a literal may read
+    anything (an empty selector stands for it)."""
+    texts = [str(v) for key in ("labels", "annotations") for v in (rule.get(key) or {}).values()]
+    nodes = []
+    for action in (a for text in texts for a in _ACTION.findall(text)):
+        literals = _QUERY.findall(action)
+        if len(literals) < len(re.findall(r"\bquery\b", action)):
+            return [VectorSelector(None, ())]
+        nodes += [parse(json.loads(f'"{quoted}"') if quoted else raw) for quoted, raw in literals]
+    return nodes
+
+
+def _names_read(nodes: list[Node]) -> frozenset | None:
+    names, todo = set(), list(nodes)
     while todo:
         node = todo.pop()
         if isinstance(node, VectorSelector):
@@ -185,10 +205,25 @@ class _Run:
         steps = rule.steps if steps is None else steps
         if "record" in rule.body:
             return _record(rule.body, rows, steps, rule.where)
-        series, found = _alert(rule.body, rows, steps, rule.where)
+        series, found = _alert(rule.body, rows, steps, rule.where, self._query_at(rule),
+                               annotate=episodes is not None)
         if episodes is not None:
             episodes += found
         return series
+
+    def _query_at(self, rule: _Rule):
+        """A template's ``query`` at `t`: over what the rule itself sees at `t`."""
+        def at(t: int):
+            def query(expr: str) -> list[Sample]:
+                try:
+                    value = evaluate_result(expr, self._visible(rule.index, t), [t],
+                                            semantics=self.semantics, lookback=self.lookback)
+                except PromQLError as err:
+                    raise ValueError(f"query {expr!r}: {err}") from None
+                return [Sample(dict(labels), float(v[0])) for labels, v, present
+                        in _rows(value, 1) if present[0]]
+            return query
+        return at
 
     def _all(self) -> list[Series]:
         return [s for series in self.written.values() for s in series]
@@ -293,29 +328,33 @@ def _with_staleness(labels, values, present, steps) -> Series:
     return Series(labels, t[order], v[order])
 
 
-def _alert(rule: dict, rows, steps: np.ndarray, where: str):
+def _alert(rule: dict, rows, steps: np.ndarray, where: str, query_at, annotate=True):
+    """The rule's ALERTS and ALERTS_FOR_STATE series, and its episodes (with annotations
+    when `annotate`); `query_at(t)` runs a template's queries at `t`."""
     name = rule["alert"]
     hold = _duration(rule.get("for"), name, where)
     keep_for = _duration(rule.get("keep_firing_for"), name, where)
     active: dict[tuple, _Alert] = {}
     written: dict[tuple, tuple[dict, dict[int, float]]] = {}
-    episodes: list[dict] = []
+    ended: list[_Alert] = []
     templated = any("{{" in str(v) for v in (rule.get("labels") or {}).values())
-    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, where)
+    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, where, None)
              for labels, _, _ in rows]
     for i, ts in enumerate(steps):
         results = {}
         for row, (labels, values, present) in enumerate(rows):
             if present[i]:
-                alert_labels = fixed[row] or _alert_labels(rule, labels, values[i], name, where)
-                results[alert_labels[1]] = (alert_labels[0], (labels, values[i]))
-        _advance(active, results, int(ts), hold, keep_for, episodes, rule)
+                alert_labels = fixed[row] or _alert_labels(rule, labels, values[i], name, where,
+                                                           query_at(int(ts)))
+                results[alert_labels[1]] = (alert_labels[0], (labels, values[i], int(ts)))
+        _advance(active, results, int(ts), hold, keep_for, ended)
         for alert in active.values():
             _write(written, alert.labels | {NAME: "ALERTS", "alertstate": alert.state},
                    int(ts), 1.0)
             _write(written, alert.labels | {NAME: "ALERTS_FOR_STATE"}, int(ts),
                    float(alert.active_at // 1000))
-    episodes += [_episode(rule, alert) for alert in active.values()]
+    episodes = [_episode(rule, alert, query_at) for alert in ended + list(active.values())
+                ] if annotate else []
     series = []
     for labels, points in written.values():
         present = np.zeros(len(steps), dtype=bool)
@@ -326,9 +365,9 @@ def _alert(rule: dict, rows, steps: np.ndarray, where: str):
     return series, episodes
 
 
-def _advance(active, results, ts, hold, keep_for, episodes, rule) -> None:
+def _advance(active, results, ts, hold, keep_for, ended: list) -> None:
     """One evaluation of an alerting rule (rules/alerting.go, AlertingRule.Eval); an alert
-    that ends goes to `episodes` (a later result with its labels starts a new one)."""
+    that ends goes to `ended` (a later result with its labels starts a new one)."""
     for key, (labels, source) in results.items():
         if key in active:
             active[key].source = source
@@ -343,7 +382,7 @@ def _advance(active, results, ts, hold, keep_for, episodes, rule) -> None:
                 keep = ts - alert.keep_firing_since < keep_for
             if not keep:
                 alert.state, alert.resolved_at = "inactive", ts
-                episodes.append(_episode(rule, alert))
+                ended.append(alert)
                 del active[key]
                 continue
         else:
@@ -352,13 +391,14 @@ def _advance(active, results, ts, hold, keep_for, episodes, rule) -> None:
             alert.state, alert.fired_at = "firing", ts
 
 
-def _episode(rule: dict, alert: _Alert) -> dict:
-    """An alert's episode, its annotations expanded for its last sample."""
+def _episode(rule: dict, alert: _Alert, query_at) -> dict:
+    """An alert's episode, its annotations expanded for its last sample (at that sample's
+    evaluation time, for templates that run queries)."""
     def stamp(ms):
         return pd.NaT if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
 
-    labels, value = alert.source
-    notes = {str(k): _annotation(str(v), labels, float(value))
+    labels, value, ts = alert.source
+    notes = {str(k): _annotation(str(v), labels, float(value), query_at(ts))
              for k, v in (rule.get("annotations") or {}).items()}
     return {"alertname": rule["alert"], "labels": format_series(alert.labels),
             "active_at": stamp(alert.active_at), "fired_at": stamp(alert.fired_at),
@@ -370,11 +410,11 @@ def _write(written, labels: dict, ts: int, value: float) -> None:
     written.setdefault(key, (labels, {}))[1][ts] = value
 
 
-def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str):
+def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str, query):
     """An alert's labels (the sample's, the rule's expanded, alertname) and their key."""
     template_labels = {k: v for k, v in labels.items() if k != NAME}
     try:
-        extra = {str(k): expand(str(v), labels, value)
+        extra = {str(k): expand(str(v), labels, value, query)
                  for k, v in (rule.get("labels") or {}).items()}
     except ValueError as err:
         raise RuleFileEvaluationError(f"{where}: alert {name!r}: {err}") from None
@@ -382,11 +422,12 @@ def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str)
     return alert_labels, label_key(alert_labels)
 
 
-def _annotation(text: str, labels: dict, value: float) -> str:
-    """An annotation; one this module cannot expand (a template running a query, ...) says
-    so instead of failing the backtest (alert timing does not depend on it)."""
+def _annotation(text: str, labels: dict, value: float, query) -> str:
+    """An annotation; one that cannot be expanded (a construct outside the subset, a failing
+    template) says so instead of failing the backtest (alert timing does not depend on
+    it)."""
     try:
-        return expand(text, labels, value)
+        return expand(text, labels, value, query)
     except ValueError as err:
         return f"<not expanded: {err}>"
 
