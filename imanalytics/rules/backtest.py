@@ -2,12 +2,13 @@
 
 `evaluate_file(path, raw_series, start, end, step)` runs the file's groups in order and
 each group's rules in order, every group on its own grid from `start`: its ``interval:``,
-else `step` (the global evaluation interval), shifted by the group's entry in `offsets`
-(a server shifts each group by a hash of its name and file). Recording rules write their
-series (with a staleness marker at the group's next evaluation where a series ends), which
-other rules read at their own times; a rule reading a rule evaluated after it (later in the
-file, or itself) sees that rule's previous evaluation, as in Prometheus (such rules run
-evaluation by evaluation, all others over the whole grid at once); alert rules keep
+else `step` (the global evaluation interval); with a phase in `phases`, at the times
+congruent to it modulo the interval (a server's phases: `phases.server_phases`).
+Recording rules write their series (with a staleness marker at the group's next evaluation
+where a series ends), which other rules read at their own times; a rule reading a rule
+evaluated after it (later in the file, or itself) sees that rule's previous evaluation, as
+in Prometheus (such rules run evaluation by evaluation, the others over the whole grid at
+once); alert rules keep
 Prometheus' alert states (pending, firing after ``for:``, ``keep_firing_for:``), write
 ``ALERTS`` and ``ALERTS_FOR_STATE``, and expand templated labels and annotations (a
 template's ``query`` runs at the alert's evaluation time over what the rule itself sees
@@ -31,7 +32,7 @@ from ..promql import PromQLError, Semantics, evaluate_result, parse
 from ..promql.ast import Node, VectorSelector, children
 from ..promql.lexer import parse_duration_ms
 from ..promql.selectors import STALE_NAN_BITS
-from ..promql.timegrid import duration_ms, step_grid
+from ..promql.timegrid import duration_ms, step_grid, to_ms
 from ..promql.values import Scalar
 from ..samples import NAME, Series, format_series, label_key
 from .templates import Sample, expand
@@ -67,15 +68,16 @@ class _Alert:
 
 def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, step, *,
                   semantics: Semantics | str = "2.42.0", lookback="5m",
-                  offsets: dict | None = None) -> Backtest:
+                  phases: dict | None = None) -> Backtest:
     """Evaluate every group of the rule file at `path` over the grid (see module doc);
-    `offsets` maps a group's name to a shift of its grid (a duration)."""
+    `phases` maps a group's name to its phase (milliseconds or a duration; see
+    `server_phases`)."""
     path = Path(path)
     try:
         groups = yaml.safe_load(path.read_text())["groups"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
         raise RuleFileEvaluationError(f"{path}: not a Prometheus rule file ({err})") from None
-    run = _Run(_rules(path, groups, start, end, step, offsets or {}), list(raw_series),
+    run = _Run(_rules(path, groups, start, end, step, phases or {}), list(raw_series),
                semantics, lookback)
     for component in _components(run.deps):
         run.evaluate(component)
@@ -101,10 +103,10 @@ class _Rule:
         return (self.name,) if "record" in self.body else ("ALERTS", "ALERTS_FOR_STATE")
 
 
-def _rules(path: Path, groups, start, end, step, offsets: dict) -> list[_Rule]:
+def _rules(path: Path, groups, start, end, step, phases: dict) -> list[_Rule]:
     rules = []
     for group in groups:
-        steps = _group_grid(group, start, end, step, offsets, path)
+        steps = _group_grid(group, start, end, step, phases, path)
         where = f"{path}: group {group.get('name')!r}"
         for body in group.get("rules") or []:
             try:
@@ -276,15 +278,18 @@ def _components(deps: list[set[int]]) -> list[list[int]]:
     return out
 
 
-def _group_grid(group: dict, start, end, step, offsets: dict, path: Path) -> np.ndarray:
-    """The group's evaluation times: every `interval:` (else `step`) from `start`, shifted
-    by the group's offset."""
+def _group_grid(group: dict, start, end, step, phases: dict, path: Path) -> np.ndarray:
+    """The group's evaluation times: every `interval:` (else `step`) from `start`, or from
+    the first time congruent to the group's phase."""
     name = group.get("name")
     try:
-        interval = group.get("interval") or step
-        shift = duration_ms(offsets.get(name, 0))
-        steps = step_grid(start, end, interval)
-        steps = step_grid((steps[0] + shift) / 1000, end, interval) if shift else steps
+        interval = duration_ms(group.get("interval") or step)
+        steps = step_grid(start, end, f"{interval}ms")
+        if name in phases:
+            phase = phases[name]
+            phase = phase if isinstance(phase, int) else duration_ms(phase)
+            shift = (phase - int(steps[0])) % interval
+            steps = steps[steps + shift <= to_ms(end)] + shift
     except (PromQLError, ValueError) as err:
         raise RuleFileEvaluationError(f"{path}: group {name!r}: {err}") from None
     return steps
