@@ -191,8 +191,9 @@ class _Run:
                     row = partial[i].setdefault(label_key(labels), (
                         labels, np.full(n, np.nan), np.zeros(n, dtype=bool)))
                     row[1][k], row[2][k] = value[0], True
-            rows = [(labels, v[:k + 1], p[:k + 1]) for labels, v, p in partial[i].values()]
-            self.written[i] = self._output(rule, rows, None, rule.steps[:k + 1])
+            if self.deps[i] & set(component):  # read within the component: keep it current
+                rows = [(labels, v[:k + 1], p[:k + 1]) for labels, v, p in partial[i].values()]
+                self.written[i] = self._output(rule, rows, None, rule.steps[:k + 1])
         return {i: list(partial[i].values()) for i in component}
 
     def _rows(self, rule: _Rule, data: list[Series], steps):
