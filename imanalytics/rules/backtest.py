@@ -252,30 +252,41 @@ def _before(s: Series, t: int) -> Series | None:
 
 def _components(deps: list[set[int]]) -> list[list[int]]:
     """Rules that read each other (directly or not), each group after the rules it reads
-    (Tarjan's strongly connected components, which come out in that order)."""
+    (Tarjan's strongly connected components, which come out in that order; iterative, so
+    long chains of rules do not exhaust Python's stack)."""
     index: dict[int, int] = {}
     low: dict[int, int] = {}
     stack: list[int] = []
+    on_stack: set[int] = set()
     out: list[list[int]] = []
-
-    def visit(v: int) -> None:
-        index[v] = low[v] = len(index)
-        stack.append(v)
-        for w in deps[v]:
-            if w not in index:
-                visit(w)
-                low[v] = min(low[v], low[w])
-            elif w in stack:
+    for root in range(len(deps)):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(deps[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            v, edges = work[-1]
+            w = next((w for w in edges if w not in index or w in on_stack), None)
+            if w is not None and w not in index:
+                index[w] = low[w] = len(index)
+                stack.append(w)
+                on_stack.add(w)
+                work.append((w, iter(sorted(deps[w]))))
+                continue
+            if w is not None:
                 low[v] = min(low[v], index[w])
-        if low[v] == index[v]:
-            component = []
-            while not component or component[-1] != v:
-                component.append(stack.pop())
-            out.append(sorted(component))
-
-    for v in range(len(deps)):
-        if v not in index:
-            visit(v)
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[v])
+            if low[v] == index[v]:
+                component = []
+                while not component or component[-1] != v:
+                    component.append(stack.pop())
+                    on_stack.discard(component[-1])
+                out.append(sorted(component))
     return out
 
 
