@@ -16,8 +16,10 @@ MINUTES = 24
 BUSY = {
     "summary": '{{ $labels.job }} at {{ $value }} of '
                '{{ with query "sum(job:req:rate2m)" }}{{ . | first | value }}{{ end }}',
-    "busiest": '{{ with query "topk(1, job:req:rate2m)" }}'
-               '{{ . | first | label "job" }}{{ end }}',
+    # Prometheus returns the series of an instant query in no fixed order (a head block's
+    # creation order): `first` of several is held to it after `sortByLabel`.
+    "fast": '{{ with query "job:req:rate2m > 1.6" | sortByLabel "job" }}'
+            '{{ . | first | label "job" }}{{ else }}none{{ end }}',
     "jobs": '{{ range query "job:req:rate2m" | sortByLabel "job" }}'
             '{{ .Labels.job }}={{ .Value | printf "%.3f" }};{{ end }}',
     "named": '{{ with query `label_replace(job:req:rate2m{job="api"}, "__value__", "$1", '
