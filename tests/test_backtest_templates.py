@@ -25,6 +25,8 @@ BUSY = {
     "named": '{{ with query `label_replace(job:req:rate2m{job="api"}, "__value__", "$1", '
              '"job", "(.*)")` }}{{ . | first | strvalue }}{{ else }}none{{ end }}',
     "previous": '{{ query "job:req:rate2m:max" | first | value | humanize }}',
+    "level": '{{ if gt $value 1.5 }}high{{ else }}low{{ end }}',
+    "who": '{{ $job := $labels.job -}}   job={{ $job | toUpper }} {{- " " -}} ok',
 }
 RULES = yaml.safe_dump({"groups": [
     {"name": "rates", "rules": [
