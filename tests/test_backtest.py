@@ -137,10 +137,26 @@ def test_go_value_formats_like_text_template():
         "1", "0.5", "123456", "1e+06", "1.5e-05", "NaN"]
 
 
-def test_bad_rule_files_name_the_rule(tmp_path):
+BAD = [
+    ("      - record: x\n        expr: sum(\n", r"group 'g': rule 'x': syntax error"),
+    ("      - alert: A\n        expr: up\n        annotations:\n"
+     "          s: '{{ query \"sum(\" }}'\n", r"group 'g': rule 'A': .*sum\("),
+]
+
+
+@pytest.mark.parametrize(("rules", "message"), BAD)
+def test_bad_rules_name_the_file_group_and_rule(tmp_path, rules, message):
     bad = tmp_path / "bad.yml"
-    bad.write_text("groups:\n  - name: g\n    rules:\n      - record: x\n        expr: sum(\n")
-    with pytest.raises(RuleFileEvaluationError, match=r"bad.yml: rule 'x': syntax error"):
+    bad.write_text(f"groups:\n  - name: g\n    rules:\n{rules}")
+    with pytest.raises(RuleFileEvaluationError, match=rf"bad.yml: {message}"):
+        evaluate_file(bad, inputs(), 0, 600, "1m")
+
+
+def test_bad_files_and_groups_are_named(tmp_path):
+    bad = tmp_path / "bad.yml"
+    bad.write_text("groups:\n  - name: g\n    interval: soon\n    rules:\n"
+                   "      - record: x\n        expr: up\n")
+    with pytest.raises(RuleFileEvaluationError, match=r"bad.yml: group 'g': .*soon"):
         evaluate_file(bad, inputs(), 0, 600, "1m")
     bad.write_text("nothing: here\n")
     with pytest.raises(RuleFileEvaluationError, match="not a Prometheus rule file"):

@@ -1,16 +1,23 @@
 """Alert labels and annotations expanded as Prometheus expands them (text/template with
 its template functions, template/template.go), to predict what an alert says exactly.
 
-The subset alert rules use: ``$labels.x``, ``$value`` (plain, piped to a humanize function
-or through ``printf``), a quoted number piped to a function, and ``with $labels.x``.
+The template language is the subset of Go's text/template in `gotemplate` (pipelines,
+variables, ``if``/``with``/``range``), with Prometheus' variables (``$labels``, ``$value``,
+``.Labels``, ``.Value``) and functions: the humanize family, ``printf``, ``toUpper``,
+``toLower``, comparisons, and, given a way to run queries, ``query`` with ``first``,
+``label``, ``value``, ``strvalue`` and ``sortByLabel``.
 """
 
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
+
+from .gotemplate import NoValue, execute
 
 _BIG = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
@@ -83,64 +90,116 @@ def _scale_small(v: float) -> tuple[float, str]:
     return v, prefix
 
 
-FUNCTIONS = {"humanize": humanize, "humanizeDuration": humanize_duration,
-             "humanizePercentage": humanize_percentage}
+@dataclass
+class Sample:
+    """One sample of a template's ``query`` result (Prometheus' template sample)."""
 
-_VALUE_OR_LABEL = re.compile(r"\{\{\s*(\$labels\.(\w+)|\$value\s*\|\s*(\w+))\s*\}\}")
-_PRINTF = re.compile(r'\{\{\s*printf\s+"(%[-+ #0]*\d*(?:\.\d+)?[dfegsv])"\s+\$value\s*\}\}')
-_PIPED_LITERAL = re.compile(r'\{\{\s*"([^"]*)"\s*\|\s*(\w+)\s*\}\}')
-_PLAIN_VALUE = re.compile(r"\{\{\s*\$value\s*\}\}")
-_WITH_LABEL = re.compile(r"\{\{\s*with\s+\$labels\.(\w+)\s*(-?)\}\}(.*?)\{\{(-?)\s*end\s*\}\}",
-                         re.DOTALL)
-_DOT = re.compile(r"\{\{-?\s*\.\s*-?\}\}")
+    Labels: dict[str, str]  # noqa: N815 - the field names templates use
+    Value: float  # noqa: N815
 
 
-def expand(template: str, labels: dict[str, str], value: float) -> str:
-    """`template` expanded for a sample with `labels` and `value`; `ValueError` names a
-    construct or function outside the subset (see module doc)."""
-    text = _WITH_LABEL.sub(lambda m: _with(m, labels), template)
-    text = _PLAIN_VALUE.sub(lambda m: go_value(value), text)
-    text = _PRINTF.sub(lambda m: _printf(m.group(1), value), text)
-    text = _PIPED_LITERAL.sub(lambda m: _call(m.group(2), float(m.group(1)), template), text)
+Query = Callable[[str], list[Sample]]
+
+
+def _number(v) -> float:
+    """A humanize function's argument: a number or a string holding one (Go's
+    convertToFloat)."""
+    if isinstance(v, bool) or not isinstance(v, int | float | str):
+        raise ValueError(f"can't convert {type(v).__name__} to float")
+    try:
+        return float(v)
+    except ValueError:
+        raise ValueError(f"can't convert {v!r} to float") from None
+
+
+def _first(v: list) -> Sample:
+    if not v:
+        raise ValueError("first() called on vector with no elements")
+    return v[0]
+
+
+def _compare(test):
+    return lambda a, b: test(a, b)
+
+
+FUNCTIONS = {
+    "humanize": lambda v: humanize(_number(v)),
+    "humanizeDuration": lambda v: humanize_duration(_number(v)),
+    "humanizePercentage": lambda v: humanize_percentage(_number(v)),
+    "first": _first,
+    "label": lambda name, s: s.Labels.get(name, ""),
+    "value": lambda s: s.Value,
+    "strvalue": lambda s: s.Labels.get("__value__", ""),
+    "sortByLabel": lambda name, v: sorted(v, key=lambda s: s.Labels.get(name, "")),
+    "printf": lambda text, *args: go_printf(text, *args),
+    "toUpper": lambda text: str(text).upper(),
+    "toLower": lambda text: str(text).lower(),
+    "eq": _compare(lambda a, b: a == b), "ne": _compare(lambda a, b: a != b),
+    "lt": _compare(lambda a, b: a < b), "le": _compare(lambda a, b: a <= b),
+    "gt": _compare(lambda a, b: a > b), "ge": _compare(lambda a, b: a >= b),
+    "not": lambda a: not a,
+}
+
+
+def expand(template: str, labels: dict[str, str], value: float,
+           query: Query | None = None) -> str:
+    """`template` expanded for a sample with `labels` and `value`, as an alert rule's
+    labels and annotations are; `query` runs a template's ``query`` at the alert's
+    evaluation time. `ValueError` names a construct or function outside the subset (see
+    module doc) or a template that fails as it would in Prometheus."""
+    if "{{" not in template:
+        return template
+    functions = dict(FUNCTIONS)
+    if query is not None:
+        functions["query"] = lambda expr: query(str(expr))
+    data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": "", "Value": value}
+    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": "",
+                 "$value": value}
+    return execute(template, data, variables, functions, _show)
+
+
+def _show(v) -> str:
+    """A value as text/template prints it."""
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        return go_value(v)
+    if isinstance(v, int | str | NoValue):
+        return str(v)
+    raise ValueError(f"printing a {type(v).__name__} is not supported")
+
+
+_VERB = re.compile(r"%([-+ #0]*\d*(?:\.\d+)?)([a-zA-Z%])")
+
+
+def go_printf(text: str, *args) -> str:
+    """Go's ``fmt.Sprintf`` for the verbs templates use (v, s, d, f, e, g)."""
+    pending = list(args)
 
     def one(match: re.Match) -> str:
-        if match.group(2):
-            return labels.get(match.group(2), "<no value>")
-        return _call(match.group(3), value, template)
+        flags, verb = match.groups()
+        if verb == "%":
+            return "%"
+        if not pending:
+            return f"%!{verb}(MISSING)"
+        return _verb(flags, verb, pending.pop(0))
 
-    text = _VALUE_OR_LABEL.sub(one, text)
-    if "{{" in text:
-        raise ValueError(f"unsupported template construct in {template!r}")
-    return text
-
-
-def _call(function: str, value: float, template: str) -> str:
-    if function not in FUNCTIONS:
-        raise ValueError(f"template function {function!r} is not supported in {template!r}")
-    return FUNCTIONS[function](value)
+    return _VERB.sub(one, text)
 
 
-def _with(match: re.Match, labels: dict) -> str:
-    """{{ with $labels.x -}} ... {{ . }} ... {{- end }}: the body where the label is set."""
-    value = labels.get(match.group(1), "")
-    if not value:
-        return ""
-    body = match.group(3)
-    if match.group(2):
-        body = body.lstrip()
-    if match.group(4):
-        body = body.rstrip()
-    return _DOT.sub(value, body)
-
-
-def _printf(spec: str, value: float) -> str:
-    if spec[-1] == "v":
-        return go_value(value)
-    if spec[-1] == "d":
-        return spec % int(value) if math.isfinite(value) else f"%!d(float64={go_value(value)})"
-    if not math.isfinite(value):
-        return go_value(value)
-    return spec % value
+def _verb(flags: str, verb: str, v) -> str:
+    kind = "float64" if isinstance(v, float) else "string" if isinstance(v, str) else "int"
+    if verb == "v":
+        return _show(v)
+    if verb == "s" and isinstance(v, str) or verb == "d" and isinstance(v, int):
+        return f"%{flags}{verb}" % v
+    if verb in "feEgG" and isinstance(v, int | float) and not isinstance(v, bool):
+        if not math.isfinite(v) or (verb in "gG" and "." not in flags):
+            return go_value(float(v))
+        return f"%{flags}{verb}" % v
+    if verb in "sdfeEgG":
+        return f"%!{verb}({kind}={_show(v)})"
+    raise ValueError(f"printf verb %{verb} is not supported")
 
 
 def go_value(v: float) -> str:

@@ -1,0 +1,253 @@
+"""The part of Go's text/template that alert templates use, run in Python (no code from
+the template runs: it is parsed into actions over a fixed function table).
+
+Text and ``{{ }}`` actions (with ``{{-`` / ``-}}`` trimming and ``{{/* */}}`` comments);
+pipelines of commands joined by ``|``, the piped value passed as the last argument;
+operands: string and number literals, ``.``, ``.Field.Key``, ``$var.Key``, ``( ... )``;
+``{{ $x := ... }}``; ``if``, ``with`` and ``range`` blocks with ``else``. Any other
+construct, or a function not in the table, is a `ValueError` naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+
+class NoValue:
+    """A missing map key: printed ``<no value>``, false in conditions."""
+
+    def __str__(self) -> str:
+        return "<no value>"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+NO_VALUE = NoValue()
+_TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(:=|=|\||\(|\))|'
+                    r'([$.]?[\w.$]*[\w$]|\.))')
+
+
+@dataclass
+class _Block:
+    keyword: str  # "if", "with", "range"; "" for the whole template
+    pipeline: list = field(default_factory=list)
+    body: list = field(default_factory=list)
+    otherwise: list = field(default_factory=list)
+
+
+def execute(template: str, data, variables: dict, functions: dict[str, Callable],
+            show: Callable[[object], str]) -> str:
+    """`template` run with `data` as dot; `show` prints a value."""
+    root = _parse(template)
+    return _run(root.body, data, dict(variables, **{"$": data}), functions, show, template)
+
+
+def _parse(template: str) -> _Block:
+    stack = [_Block("")]
+    targets = [stack[0].body]  # the branch each open block is being written into
+    for kind, item in _items(template):
+        if kind == "text":
+            targets[-1].append(item)
+            continue
+        tokens = _tokens(item, template)
+        head = tokens[0] if tokens else None
+        if head in ("if", "with", "range"):
+            stack.append(_Block(head, tokens[1:]))
+            targets[-1].append(stack[-1])
+            targets.append(stack[-1].body)
+        elif head == "else" and len(tokens) == 1 and len(stack) > 1:
+            targets[-1] = stack[-1].otherwise
+        elif head == "end" and len(tokens) == 1 and len(stack) > 1:
+            stack.pop()
+            targets.pop()
+        elif head in ("else", "end", "define", "template", "block", "break", "continue"):
+            raise ValueError(f"unsupported template construct {item.strip()!r} in {template!r}")
+        elif tokens:
+            targets[-1].append(tokens)
+    if len(stack) > 1:
+        raise ValueError(f"unclosed {stack[-1].keyword!r} in {template!r}")
+    return stack[0]
+
+
+def _items(template: str):
+    """("text", str) and ("action", str) pieces, trim markers applied."""
+    pos, trim_next = 0, False
+    while pos < len(template):
+        start = template.find("{{", pos)
+        text = template[pos:] if start < 0 else template[pos:start]
+        if start < 0:
+            yield "text", text.lstrip() if trim_next else text
+            return
+        left = template.startswith("{{- ", start) or template.startswith("{{-\n", start)
+        end = _action_end(template, start + 2)
+        inner = template[start + (3 if left else 2):end]
+        right = inner.endswith((" -", "\n-"))
+        text = text.lstrip() if trim_next else text
+        yield "text", text.rstrip() if left else text
+        if not inner.strip().startswith("/*"):
+            yield "action", inner[:-1] if right else inner
+        pos, trim_next = end + 2, right
+
+
+def _action_end(template: str, pos: int) -> int:
+    quote = None
+    while pos < len(template) - 1:
+        char = template[pos]
+        if quote:
+            if char == "\\" and quote == '"':
+                pos += 1
+            elif char == quote:
+                quote = None
+        elif char in "\"`":
+            quote = char
+        elif template.startswith("}}", pos):
+            return pos
+        pos += 1
+    raise ValueError(f"unclosed action in {template!r}")
+
+
+def _tokens(action: str, template: str) -> list:
+    tokens, pos = [], 0
+    action = action.rstrip()
+    while pos < len(action):
+        match = _TOKEN.match(action, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"unsupported template syntax {action.strip()!r} in {template!r}")
+        string, raw, symbol, word = match.groups()
+        if string:
+            tokens.append(("str", json.loads(string)))
+        elif raw:
+            tokens.append(("str", raw[1:-1]))
+        else:
+            tokens.append(symbol or word)
+        pos = match.end()
+    return tokens
+
+
+def _run(nodes: list, dot, variables: dict, functions, show, template: str) -> str:
+    out = []
+    for node in nodes:
+        if isinstance(node, str):
+            out.append(node)
+        elif isinstance(node, _Block):
+            out.append(_block(node, dot, variables, functions, show, template))
+        elif len(node) > 2 and isinstance(node[0], str) and node[0].startswith("$") \
+                and node[1] in (":=", "="):
+            variables[node[0]] = _pipeline(node[2:], dot, variables, functions, template)
+        else:
+            out.append(show(_pipeline(node, dot, variables, functions, template)))
+    return "".join(out)
+
+
+def _block(block: _Block, dot, variables, functions, show, template) -> str:
+    value = _pipeline(block.pipeline, dot, variables, functions, template)
+    if not _truth(value):
+        return _run(block.otherwise, dot, variables, functions, show, template)
+    if block.keyword == "if":
+        return _run(block.body, dot, variables, functions, show, template)
+    if block.keyword == "with":
+        return _run(block.body, value, variables, functions, show, template)
+    items = value.items() if isinstance(value, dict) else value
+    return "".join(_run(block.body, item[1] if isinstance(value, dict) else item, variables,
+                        functions, show, template) for item in items)
+
+
+def _truth(value) -> bool:
+    if isinstance(value, NoValue) or value is None:
+        return False
+    if isinstance(value, bool | int | float | str | list | dict | tuple):
+        return bool(value)
+    return True
+
+
+def _pipeline(tokens: list, dot, variables, functions, template: str):
+    commands: list[list] = [[]]
+    depth = 0
+    for token in tokens:
+        if token == "|" and depth == 0:
+            commands.append([])
+            continue
+        depth += (token == "(") - (token == ")")
+        commands[-1].append(token)
+    value, piped = None, False
+    for command in commands:
+        if not command:
+            raise ValueError(f"empty command in {template!r}")
+        value = _command(command, dot, variables, functions, template,
+                         [value] if piped else [])
+        piped = True
+    return value
+
+
+def _command(tokens: list, dot, variables, functions, template: str, piped: list):
+    head = tokens[0]
+    operands = _operands(tokens[1:] if isinstance(head, str) and _is_name(head) else tokens,
+                         dot, variables, functions, template)
+    if isinstance(head, str) and _is_name(head):
+        if head not in functions:
+            raise ValueError(f"template function {head!r} is not supported in {template!r}")
+        return functions[head](*operands, *piped)
+    if len(operands) != 1 or piped:
+        raise ValueError(f"can't give arguments to a non-function in {template!r}")
+    return operands[0]
+
+
+def _is_name(token: str) -> bool:
+    return token[:1].isalpha()
+
+
+def _operands(tokens: list, dot, variables, functions, template: str) -> list:
+    out, i = [], 0
+    while i < len(tokens):
+        token = tokens[i]
+        if token == "(":
+            depth, j = 1, i + 1
+            while depth:
+                if j == len(tokens):
+                    raise ValueError(f"unclosed '(' in {template!r}")
+                depth += (tokens[j] == "(") - (tokens[j] == ")")
+                j += 1
+            value = _pipeline(tokens[i + 1:j - 1], dot, variables, functions, template)
+            if j < len(tokens) and isinstance(tokens[j], str) and tokens[j][:1] == "." \
+                    and len(tokens[j]) > 1:  # (pipeline).Field
+                value, j = _fields(value, tokens[j][1:], template), j + 1
+            out.append(value)
+            i = j
+            continue
+        out.append(_operand(token, dot, variables, template))
+        i += 1
+    return out
+
+
+def _operand(token, dot, variables, template: str):
+    if isinstance(token, tuple):
+        return token[1]
+    if re.fullmatch(r"[-+]?\d+", token):
+        return int(token)
+    if re.fullmatch(r"[-+]?(\d+\.\d*|\.\d+|\d+)([eE][-+]?\d+)?", token):
+        return float(token)
+    if token in ("true", "false"):
+        return token == "true"
+    if token.startswith("$"):
+        name, _, path = token.partition(".")
+        if name not in variables:
+            raise ValueError(f"undefined variable {name!r} in {template!r}")
+        return _fields(variables[name], path, template)
+    if token.startswith("."):
+        return _fields(dot, token[1:], template)
+    raise ValueError(f"unsupported template operand {token!r} in {template!r}")
+
+
+def _fields(value, path: str, template: str):
+    for name in filter(None, path.split(".")):
+        if isinstance(value, dict):
+            value = value.get(name, NO_VALUE)
+        elif hasattr(value, name) and name[:1].isupper():
+            value = getattr(value, name)
+        else:
+            raise ValueError(f"can't read field {name!r} in {template!r}")
+    return value
