@@ -4,7 +4,8 @@
 for the SLIs), `templates` (alert labels and annotations expanded as Prometheus does),
 `files` (rule-file YAML and promtool), `promtool_tests` (``promtool test rules`` files with
 locally computed expectations), `artifacts` (generated files written or checked fresh) and
-`backtest` (a rule file evaluated over history as the rule manager runs it).
+`backtest` (a rule file evaluated over history as the rule manager runs it, `phases`
+placing its groups at a server's evaluation times, `gotemplate` running its templates).
 """
 
 from .alerts import (
@@ -20,6 +21,7 @@ from .alerts import (
 from .artifacts import Artifact, StaleArtifacts, recording_artifacts
 from .backtest import Backtest, RuleFileEvaluationError, evaluate_file
 from .files import HEADER, RuleFileError, check_rules, dump_rules, run_rule_tests, write_rule_file
+from .phases import server_phases
 from .promtool_tests import AlertCase, alert_test_file, fires, firing, recording_test_file
 from .recording import QUANTILES, WINDOW, RecordingRule, inline, recording_rules, rule_groups
 
@@ -53,6 +55,7 @@ __all__ = [
     "recording_test_file",
     "rule_groups",
     "run_rule_tests",
+    "server_phases",
     "static_alert",
     "write_rule_file",
 ]
