@@ -69,3 +69,33 @@ def test_query_functions():
         expand('{{ query "x" | first }}', {}, 0.0, lambda expr: [])
     with pytest.raises(ValueError, match="'query' is not supported"):
         expand('{{ query "x" }}', {}, 0.0)
+
+
+TEXT = {
+    "bytes": '{{ $value | humanize1024 }} {{ "1048576" | humanize1024 }} '
+             '{{ 0.5 | humanize1024 }} {{ "-3e9" | humanize1024 }}',
+    "when": '{{ 1700000000.1234 | humanizeTimestamp }} {{ 86400 | humanizeTimestamp }}',
+    "title": '{{ "im-server api_gateway ümlaut x.y" | title }}',
+    "match": '{{ if match "^a" $labels.job }}starts-a{{ else }}other{{ end }}',
+    "replace": '{{ reReplaceAll "(.)(p)" "$2-${1}x$1y$$" $labels.job }}',
+    "sized": '{{ len $labels }} {{ index $labels "job" }} [{{ index $labels "nope" }}]',
+    "logic": '{{ if and (gt $value 1.0) (match "a" $labels.job) }}both{{ end }}'
+             '{{ if or (lt $value 0.0) (eq $labels.job "web") }}either{{ end }}'
+             '{{ if not (eq $labels.job "api") }}!api{{ end }}',
+}
+TEXT_RULES = yaml.safe_dump({"groups": [
+    {"name": "text", "rules": [
+        {"record": "job:req:rate2m", "expr": "sum by (job) (rate(req_total[2m]))"},
+        {"alert": "Text", "expr": "job:req:rate2m > 1", "annotations": TEXT}]},
+]}, sort_keys=False, width=1_000_000)
+
+
+def test_string_and_number_functions_equal_promtool(tmp_path_factory, tmp_path):
+    path = rule_file(tmp_path_factory, TEXT_RULES)
+    result = evaluate_file(path, inputs(), 0, MINUTES * 60, "1m")
+    notes = [n for notes in result.alerts.annotations for n in notes.values()]
+    assert notes and not any(n.startswith("<not expanded") for n in notes)
+    assert "Im-Server Api_gateway Ümlaut X.Y" in notes
+    check_with_promtool(tmp_path, TEXT_RULES, inputs(), result, MINUTES, alerts=["Text"],
+                        exprs=[], at_minute=lambda m: evaluate_file(path, inputs(), 0, m * 60,
+                                                                    "1m"))

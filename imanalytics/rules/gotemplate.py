@@ -145,7 +145,7 @@ def _run(nodes: list, dot, variables: dict, functions, show, template: str) -> s
 
 def _block(block: _Block, dot, variables, functions, show, template) -> str:
     value = _pipeline(block.pipeline, dot, variables, functions, template)
-    if not _truth(value):
+    if not truth(value):
         return _run(block.otherwise, dot, variables, functions, show, template)
     if block.keyword == "if":
         return _run(block.body, dot, variables, functions, show, template)
@@ -156,7 +156,7 @@ def _block(block: _Block, dot, variables, functions, show, template) -> str:
                         functions, show, template) for item in items)
 
 
-def _truth(value) -> bool:
+def truth(value) -> bool:
     if isinstance(value, NoValue) or value is None:
         return False
     if isinstance(value, bool | int | float | str | list | dict | tuple):

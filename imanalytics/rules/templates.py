@@ -3,9 +3,11 @@ its template functions, template/template.go), to predict what an alert says exa
 
 The template language is the subset of Go's text/template in `gotemplate` (pipelines,
 variables, ``if``/``with``/``range``), with Prometheus' variables (``$labels``, ``$value``,
-``.Labels``, ``.Value``) and functions: the humanize family, ``printf``, ``toUpper``,
-``toLower``, comparisons, and, given a way to run queries, ``query`` with ``first``,
-``label``, ``value``, ``strvalue`` and ``sortByLabel``.
+``.Labels``, ``.Value``) and functions: the humanize family (with ``humanize1024`` and
+``humanizeTimestamp``), ``printf``, ``toUpper``, ``toLower``, ``title``, ``match``,
+``reReplaceAll``, ``len``, ``index``, ``and``/``or``/``not``, comparisons, and, given a way
+to run queries, ``query`` with ``first``, ``label``, ``value``, ``strvalue`` and
+``sortByLabel``.
 """
 
 from __future__ import annotations
@@ -14,13 +16,15 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from .gotemplate import NoValue, execute
+from .gotemplate import NoValue, execute, truth
 
 _BIG = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
+_BINARY = ("ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
 
 
 def go_g4(v: float) -> str:
@@ -64,6 +68,76 @@ def humanize_duration(v: float) -> str:
 
 def humanize_percentage(v: float) -> str:
     return f"{go_g4(v * 100)}%"
+
+
+def humanize_1024(v: float) -> str:
+    if abs(v) <= 1 or not math.isfinite(v):
+        return go_g4(v)
+    prefix = ""
+    for p in _BINARY:
+        if abs(v) < 1024:
+            break
+        prefix, v = p, v / 1024
+    return f"{go_g4(v)}{prefix}"
+
+
+def humanize_timestamp(v: float) -> str:
+    """Go's ``fmt.Sprint`` of the UTC time at `v` seconds, kept to milliseconds as
+    Prometheus' model.Time keeps it."""
+    if not math.isfinite(v):
+        return go_g4(v)
+    ns = int(v * 1e9)
+    ms = abs(ns) // 1_000_000 * (1 if ns >= 0 else -1)  # Go's int64 division truncates
+    when = datetime.fromtimestamp(0, UTC) + timedelta(milliseconds=ms)
+    millis = when.microsecond // 1000
+    fraction = f".{millis:03d}".rstrip("0") if millis else ""
+    return f"{when:%Y-%m-%d %H:%M:%S}{fraction} +0000 UTC"
+
+
+def title(text: str) -> str:
+    """Go's ``strings.Title``: upper-case the first letter of every word."""
+    out, previous = [], " "
+    for ch in str(text):
+        out.append(ch.upper() if _separator(previous) else ch)
+        previous = ch
+    return "".join(out)
+
+
+def _separator(ch: str) -> bool:
+    if ch.isascii():
+        return not (ch.isalnum() or ch == "_")
+    return not (ch.isalpha() or ch.isdigit()) and ch.isspace()
+
+
+_GO_VARIABLE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
+
+
+def re_replace_all(pattern: str, replacement: str, text: str) -> str:
+    """Go's ``Regexp.ReplaceAllString``: ``$1``, ``${name}`` and ``$$`` in the
+    replacement; an unknown name is empty, as ``$1x`` (the group named "1x") is."""
+    regex = re.compile(str(pattern))
+
+    def expand_one(match: re.Match) -> str:
+        def variable(v: re.Match) -> str:
+            name = v.group(1) or v.group(2)
+            if name is None:
+                return "$"
+            if name.isdigit():
+                return (match.group(int(name)) or "") if int(name) <= regex.groups else ""
+            return (match.group(name) or "") if name in regex.groupindex else ""
+
+        return _GO_VARIABLE.sub(variable, str(replacement))
+
+    return regex.sub(expand_one, str(text))
+
+
+def _index(container, *keys):
+    for key in keys:
+        if isinstance(container, dict):
+            container = container.get(key, "")  # a missing key is the zero value
+        else:
+            container = container[int(key)]
+    return container
 
 
 def _clock(v: float) -> str:
@@ -126,6 +200,13 @@ FUNCTIONS = {
     "humanize": lambda v: humanize(_number(v)),
     "humanizeDuration": lambda v: humanize_duration(_number(v)),
     "humanizePercentage": lambda v: humanize_percentage(_number(v)),
+    "humanize1024": lambda v: humanize_1024(_number(v)),
+    "humanizeTimestamp": lambda v: humanize_timestamp(_number(v)),
+    "title": title,
+    "match": lambda pattern, text: re.search(str(pattern), str(text)) is not None,
+    "reReplaceAll": re_replace_all,
+    "len": len,
+    "index": _index,
     "first": _first,
     "label": lambda name, s: s.Labels.get(name, ""),
     "value": lambda s: s.Value,
@@ -137,7 +218,9 @@ FUNCTIONS = {
     "eq": _compare(lambda a, b: a == b), "ne": _compare(lambda a, b: a != b),
     "lt": _compare(lambda a, b: a < b), "le": _compare(lambda a, b: a <= b),
     "gt": _compare(lambda a, b: a > b), "ge": _compare(lambda a, b: a >= b),
-    "not": lambda a: not a,
+    "not": lambda a: not truth(a),
+    "and": lambda *args: next((a for a in args if not truth(a)), args[-1]),
+    "or": lambda *args: next((a for a in args if truth(a)), args[-1]),
 }
 
 
