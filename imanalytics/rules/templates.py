@@ -45,12 +45,7 @@ def humanize(v: float) -> str:
     if v == 0 or not math.isfinite(v):
         return go_g4(v)
     if abs(v) >= 1:
-        prefix = ""
-        for p in _BIG:
-            if abs(v) < 1000:
-                break
-            prefix, v = p, v / 1000
-        return f"{go_g4(v)}{prefix}"
+        return _scaled_up(v, _BIG, 1000)
     v, prefix = _scale_small(v)
     return f"{go_g4(v)}{prefix}"
 
@@ -73,11 +68,15 @@ def humanize_percentage(v: float) -> str:
 def humanize_1024(v: float) -> str:
     if abs(v) <= 1 or not math.isfinite(v):
         return go_g4(v)
+    return _scaled_up(v, _BINARY, 1024)
+
+
+def _scaled_up(v: float, prefixes: tuple[str, ...], base: int) -> str:
     prefix = ""
-    for p in _BINARY:
-        if abs(v) < 1024:
+    for p in prefixes:
+        if abs(v) < base:
             break
-        prefix, v = p, v / 1024
+        prefix, v = p, v / base
     return f"{go_g4(v)}{prefix}"
 
 
