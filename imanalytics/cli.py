@@ -87,18 +87,28 @@ def _run_rules(args) -> int:
     from .rules import check_rules, run_rule_tests
 
     artifacts = generate.recording_artifacts(_out(args, "rules"), load_catalog(args.catalog))
-    if args.check:
-        generate.check(artifacts, "python -m imanalytics rules")
-        print(f"up to date: {', '.join(str(a.path) for a in artifacts)}")
+    if _check_or_write(args, artifacts, ", ".join(str(a.path) for a in artifacts)):
         return 0
-    changed = generate.write(artifacts)
     rule_file, test_file = (a.path for a in artifacts)
     check_rules(rule_file)
     run_rule_tests(test_file)
-    for a in artifacts:
-        print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
     print("promtool check rules and promtool test rules: passed")
     return 0
+
+
+def _check_or_write(args, artifacts, described: str) -> bool:
+    """With --check, fail on a stale artifact and return True; else write them, saying
+    which changed, and return False."""
+    from .rules import artifacts as generate
+
+    if args.check:
+        generate.check(artifacts, f"python -m imanalytics {args.command}")
+        print(f"up to date: {described}")
+        return True
+    changed = generate.write(artifacts)
+    for a in artifacts:
+        print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
+    return False
 
 
 def _add_build_dashboards(commands) -> None:
@@ -125,25 +135,18 @@ def _add_build_dashboards(commands) -> None:
 def _run_build_dashboards(args) -> int:
     from .catalog import load_catalog
     from .dashboards.artifacts import dashboard_artifacts
-    from .rules import artifacts as generate
 
     out = _out(args, "dashboards")
     artifacts = dashboard_artifacts(
         out, load_catalog(args.catalog), args.rules, uid_prefix=args.uid_prefix,
         title_suffix=args.title_suffix)
-    if args.check:
-        generate.check(artifacts, "python -m imanalytics build-dashboards")
-        print(f"up to date: {len(artifacts)} dashboard and provisioning files in {out}")
-        return 0
-    changed = generate.write(artifacts)
-    for a in artifacts:
-        print(f"{'wrote' if a.path in changed else 'unchanged'} {a.path}")
+    _check_or_write(args, artifacts, f"{len(artifacts)} dashboard and provisioning files in {out}")
     return 0
 
 
 def _add_catalog(commands) -> None:
-    p = commands.add_parser(
-        "catalog",
+    p = _command(
+        commands, "catalog", _run_catalog,
         help="show the metric catalog, or dump it as a mapping file to edit",
         description="Print the metric catalog: the default one, or the effective one with a "
         "mapping file applied. --dump writes it as YAML in the mapping-file format, to edit "
@@ -153,7 +156,6 @@ def _add_catalog(commands) -> None:
                    help="YAML file mapping the catalog to your service's names")
     p.add_argument("--dump", action="store_true",
                    help="print YAML a mapping file can start from, not the table")
-    p.set_defaults(run=_run_catalog)
 
 
 def _run_catalog(args) -> int:
