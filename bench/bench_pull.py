@@ -138,13 +138,13 @@ def pull_source(url: str):
 
 
 def pull_floor(url: str):
-    from imanalytics.source import PromSource, chunking, http
+    from imanalytics.source import PromSource, canvas, chunking, http
 
     # Same requests, same pool, a full json.loads of every reply; no arrays, no frame.
     http.parse_reply = json.loads
-    chunking.grid_block = lambda result, start, step, n: ([], None)
     chunking._result = lambda data, expr, *kinds: (data["resultType"], data["result"])
-    chunking._assemble = lambda grid, chunks, blocks: None
+    canvas.Canvas.place = lambda self, result, chunk: None
+    canvas.Canvas.frame = lambda self: None
     source = PromSource(url, progress=False)
 
     def run():

@@ -81,8 +81,10 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
     max_points: points per series per range request (Prometheus allows 11,000 at most).
     max_range_points: points per series one `range` pull may hold (default 5,000,000, a
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
-    max_samples: samples per request (range: points x expected series; raw: stored samples),
-        which bounds the memory of a reply in flight.
+    max_samples: samples per request (range: points x series; raw: stored samples), which
+        bounds the memory of a reply in flight. A range pull of a selector above it is split
+        by series (on one label's values, found with one ``series`` call), so each series is
+        read once; other expressions are split by time.
     cache: a directory (or `RangeCache`) caching `range` pulls, keyed by server, expression,
         step and the identity (headers and a one-way hash of the credentials), so tenants
         and users never share entries; offline: serve only from it.
@@ -103,7 +105,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
                  query_timeout: str | pd.Timedelta | None = None,
                  deadline: float | None = DEADLINE_S, retries: int = 3,
                  backoff: float = 0.5, max_workers: int = 4, max_series: int | None = 10_000,
-                 max_points: int = MAX_POINTS, max_samples: int = 25_000,
+                 max_points: int = MAX_POINTS, max_samples: int = 1_000_000,
                  max_range_points: int = MAX_RANGE_POINTS,
                  cache: str | os.PathLike | RangeCache | None = None, offline: bool = False,
                  progress: bool | None = None, compress: bool | None = None,
