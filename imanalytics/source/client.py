@@ -281,6 +281,6 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         return f"PromSource({', '.join(parts)})"
 
     def _repr_html_(self) -> str:
-        from .display import source_html
+        from ..display import source_html
 
         return source_html(self)
