@@ -78,6 +78,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         waiting ``backoff * 2**n`` seconds (or the server's ``Retry-After``).
     max_workers: concurrent requests for chunked pulls.
     max_series: refuse expressions returning more series than this (`TooManySeries`).
+        None skips the series count, and with it the split of big pulls by series.
     max_points: points per series per range request (Prometheus allows 11,000 at most).
     max_range_points: points per series one `range` pull may hold (default 5,000,000, a
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
@@ -118,12 +119,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         gzip = not _is_loopback(self.url) if compress is None else compress
         self._headers = _request_headers(headers or {}, token, gzip)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        if deadline is not None and not deadline > 0:
-            raise SourceError(f"deadline must be a positive number of seconds (got {deadline!r})")
-        self.deadline = deadline
-        self.query_timeout = None if query_timeout is None else duration_ms(query_timeout)
-        if self.query_timeout is not None and self.query_timeout <= 0:
-            raise SourceError(f"query_timeout must be positive (got {query_timeout!r})")
+        self.deadline, self.query_timeout = _waits(deadline, query_timeout)
         self.max_workers, self.max_series = max(1, max_workers), max_series
         self.max_points = min(max(1, max_points), MAX_POINTS)
         self.max_samples = max(1, max_samples)
@@ -284,3 +280,13 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         from ..display import source_html
 
         return source_html(self)
+
+
+def _waits(deadline, query_timeout) -> tuple[float | None, int | None]:
+    """The pull deadline (s) and the server's evaluation timeout (ms); positive or None."""
+    if deadline is not None and not deadline > 0:
+        raise SourceError(f"deadline must be a positive number of seconds (got {deadline!r})")
+    ms = None if query_timeout is None else duration_ms(query_timeout)
+    if ms is not None and ms <= 0:
+        raise SourceError(f"query_timeout must be positive (got {query_timeout!r})")
+    return deadline, ms
