@@ -106,7 +106,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
                  query_timeout: str | pd.Timedelta | None = None,
                  deadline: float | None = DEADLINE_S, retries: int = 3,
                  backoff: float = 0.5, max_workers: int = 4, max_series: int | None = 10_000,
-                 max_points: int = MAX_POINTS, max_samples: int = 250_000,
+                 max_points: int = MAX_POINTS, max_samples: int = 50_000,
                  max_range_points: int = MAX_RANGE_POINTS,
                  cache: str | os.PathLike | RangeCache | None = None, offline: bool = False,
                  progress: bool | None = None, compress: bool | None = None,
