@@ -18,7 +18,14 @@ everything the process really needed. The import baseline is read before the pul
 table shows both the process peak and the pull's increment over the baseline. Sides run
 interleaved, several repetitions each; the table shows medians.
 
-Run: ``.venv/bin/python bench/bench_pull.py [--reps 5]``. Not a test.
+The fan-out table (``--table fanout``) pulls 120, 1,080, 3,240 and 9,720 series x 1 day at
+1 m (1,441 points each) from one sandbox and compares, in the same run, ``PromSource.range``
+with the server's own ``query_range`` answered without gzip and read by ``json.loads``
+(``server+json``): the time ratio at each size, the growth exponent of time against samples
+(least squares on log-log), and each side's pull memory (RSS increment, a subprocess per
+measurement) against the finished frame's size.
+
+Run: ``.venv/bin/python bench/bench_pull.py [--reps 5] [--table pull|fanout|both]``. Not a test.
 """
 
 from __future__ import annotations
@@ -41,18 +48,27 @@ START_S = 1_700_000_000
 END_S = START_S + (POINTS - 1) * STEP_S
 EXPR = "bench_metric"
 SIDES = ("api-client", "api-client-raw", "PromSource", "floor")
+FANOUT = (120, 1_080, 3_240, 9_720)
+FAN_POINTS = 1_441
+FAN_EXPR = "fan_metric"
+FAN_SIDES = ("PromSource", "server+json")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--side", choices=SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--table", choices=("pull", "fanout", "both"), default="both")
+    parser.add_argument("--side", choices=SIDES + FAN_SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
+    parser.add_argument("--series", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side:
-        print(json.dumps(measure(args.side, args.url)))
+        print(json.dumps(measure(args.side, args.url, args.series)))
         return
-    run_all(args.reps)
+    if args.table in ("pull", "both"):
+        run_all(args.reps)
+    if args.table in ("fanout", "both"):
+        run_fanout(args.reps)
 
 
 def run_all(reps: int) -> None:
@@ -89,23 +105,28 @@ def workload():
     return out
 
 
-def run_side(side: str, url: str) -> dict:
-    done = subprocess.run([sys.executable, __file__, "--side", side, "--url", url],
+def run_side(side: str, url: str, series: int | None = None) -> dict:
+    extra = ["--series", str(series)] if series else []
+    done = subprocess.run([sys.executable, __file__, "--side", side, "--url", url, *extra],
                           capture_output=True, text=True, check=True)
     return json.loads(done.stdout)
 
 
-def measure(side: str, url: str) -> dict:
+def measure(side: str, url: str, series: int | None = None) -> dict:
     """Import everything, note the RSS peak, pull once, note the time and the new peak."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    pull = {"api-client": pull_api_client, "api-client-raw": pull_api_client_raw,
-            "PromSource": pull_source, "floor": pull_floor}[side]
-    run = pull(url)
+    if series:
+        run = {"PromSource": fan_source, "server+json": fan_server}[side](url, series)
+    else:
+        run = {"api-client": pull_api_client, "api-client-raw": pull_api_client_raw,
+               "PromSource": pull_source, "floor": pull_floor}[side](url)
     before = peak_mb()
+    resident = reset_peak()
     began = time.perf_counter()
     size = run()
     seconds = time.perf_counter() - began
-    return {"seconds": seconds, "peak_mb": peak_mb(), "baseline_mb": before, "size": size}
+    return {"seconds": seconds, "peak_mb": peak_mb(), "baseline_mb": before, "size": size,
+            "rss_mb": resident, "pull_peak_mb": status_mb("VmHWM")}
 
 
 def pull_api_client_raw(url: str):
@@ -138,19 +159,36 @@ def pull_source(url: str):
 
 
 def pull_floor(url: str):
-    from imanalytics.source import PromSource, chunking, http
+    from imanalytics.source import PromSource, canvas, chunking, http
 
     # Same requests, same pool, a full json.loads of every reply; no arrays, no frame.
     http.parse_reply = json.loads
-    chunking.grid_block = lambda result, start, step, n: ([], None)
     chunking._result = lambda data, expr, *kinds: (data["resultType"], data["result"])
-    chunking._assemble = lambda grid, chunks, blocks: None
+    canvas.Canvas.place = lambda self, result, chunk: None
+    canvas.Canvas.frame = lambda self: None
     source = PromSource(url, progress=False)
 
     def run():
         source.range(EXPR, START_S, END_S, f"{STEP_S}s")
         return 0
     return run
+
+
+def reset_peak() -> float:
+    """Reset the kernel's peak-RSS mark (VmHWM) to the resident set now, and return that.
+
+    ru_maxrss cannot be reset, and the import of pandas and pyarrow peaks above what stays
+    resident, which would hide a small pull under the imports' peak.
+    """
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+    return status_mb("VmRSS")
+
+
+def status_mb(field: str) -> float:
+    with open("/proc/self/status") as status:
+        line = next(x for x in status if x.startswith(field + ":"))
+    return int(line.split()[1]) / 1024
 
 
 def peak_mb() -> float:
@@ -175,6 +213,92 @@ def print_table(results: dict[str, list[dict]], reps: int) -> None:
               f"{base['pull_mb'] / m['pull_mb']:>13.1f}x{m['seconds'] / floor['seconds']:>9.2f}x")
     print("\nfaster / smaller: relative to api-client; peak = process peak RSS; pull = peak RSS "
           "minus the RSS after imports")
+
+# -- fan-out ------------------------------------------------------------------------------
+
+def run_fanout(reps: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from imanalytics.sandbox import PrometheusSandbox
+
+    print(f"backfilling {FANOUT[-1]:,} series x {FAN_POINTS:,} points ...", file=sys.stderr)
+    with PrometheusSandbox(fan_workload()) as prom:
+        results = {(n, side): [] for n in FANOUT for side in FAN_SIDES}
+        for n in FANOUT:
+            run_side("server+json", prom.url, n)  # warm the server's caches for this size
+            for rep in range(reps):
+                for side in FAN_SIDES[rep % 2:] + FAN_SIDES[:rep % 2]:
+                    results[n, side].append(run_side(side, prom.url, n))
+            print(f"{n:,} series done", file=sys.stderr)
+    print_fanout(results, reps)
+
+
+def fan_workload():
+    """`FANOUT[-1]` series, each tagged with the smallest fan-out size that includes it."""
+    from imanalytics.samples import Series
+
+    rng = np.random.default_rng(11)
+    t = (START_S + 60 * np.arange(FAN_POINTS, dtype=np.int64)) * 1000
+    for i in range(FANOUT[-1]):
+        size = next(k for k, n in enumerate(FANOUT) if i < n)
+        labels = {"__name__": FAN_EXPR, "job": "im-server", "instance": f"im-{i // 30}",
+                  "shard": str(i % 30), "size": str(size)}
+        yield Series(labels, t, np.round(rng.gamma(2.0, 150.0, FAN_POINTS), 3))
+
+
+def fan_expr(series: int) -> str:
+    sizes = "|".join(str(k) for k, n in enumerate(FANOUT) if n <= series)
+    return f'{FAN_EXPR}{{size=~"{sizes}"}}'
+
+
+def fan_source(url: str, series: int):
+    from imanalytics.source import PromSource
+
+    source = PromSource(url, progress=False)
+
+    def run():
+        frame = source.range(fan_expr(series), START_S, START_S + 86_400, "60s")
+        assert frame.shape == (FAN_POINTS, series), frame.shape
+        return frame.memory_usage(deep=True).sum() / 2**20
+    return run
+
+
+def fan_server(url: str, series: int):
+    import requests
+
+    session = requests.Session()
+    params = {"query": fan_expr(series), "start": START_S, "end": START_S + 86_400, "step": 60}
+
+    def run():
+        reply = session.get(f"{url}/api/v1/query_range", params=params,
+                            headers={"Accept-Encoding": "identity"}, timeout=600)
+        result = json.loads(reply.content)["data"]["result"]
+        assert len(result) == series
+        return 0
+    return run
+
+
+def print_fanout(results: dict, reps: int) -> None:
+    med = {key: {k: statistics.median(r[k] for r in runs) for k in ("seconds", "peak_mb",
+                                                                      "rss_mb", "size",
+                                                                      "pull_peak_mb")}
+           for key, runs in results.items()}
+    print(f"\nfan-out: series x {FAN_POINTS:,} points (1 day @1m); medians of {reps} runs, "
+          "one fresh process per run\n")
+    print(f"{'series':>7}{'samples':>12}{'PromSource s':>14}{'server+json s':>15}{'ratio':>7}"
+          f"{'pull MB':>9}{'frame MB':>10}{'pull/frame':>12}{'server MB':>11}")
+    for n in FANOUT:
+        ours, theirs = med[n, "PromSource"], med[n, "server+json"]
+        pull = ours["pull_peak_mb"] - ours["rss_mb"]
+        print(f"{n:>7,}{n * FAN_POINTS:>12,}{ours['seconds']:>14.2f}{theirs['seconds']:>15.2f}"
+              f"{ours['seconds'] / theirs['seconds']:>6.2f}x{pull:>9.0f}{ours['size']:>10.0f}"
+              f"{pull / ours['size']:>11.2f}x{theirs['pull_peak_mb'] - theirs['rss_mb']:>11.0f}")
+    samples = np.log([n * FAN_POINTS for n in FANOUT])
+    for side in FAN_SIDES:
+        slope = np.polyfit(samples, np.log([med[n, side]["seconds"] for n in FANOUT]), 1)[0]
+        print(f"growth exponent of time vs samples, {side}: {slope:.2f}")
+    print("ratio = PromSource / server+json time; pull MB = peak RSS during the pull "
+          "(VmHWM, reset before it) minus the RSS before it; frame MB = the frame's memory")
+
 
 if __name__ == "__main__":
     main()

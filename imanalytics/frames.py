@@ -34,12 +34,17 @@ def time_index(t_ms: np.ndarray) -> pd.DatetimeIndex:
 
 
 def wide_frame(t_ms: np.ndarray, labelsets: Sequence[dict[str, str]],
-               values: np.ndarray) -> pd.DataFrame:
-    """Build a wide frame from a (time x series) value matrix, columns sorted by name."""
+               values: np.ndarray, own: bool = False) -> pd.DataFrame:
+    """Build a wide frame from a (time x series) value matrix, columns sorted by name.
+
+    ``own=True`` hands `values` over: the frame may use it without copying.
+    """
     names = [format_series(ls) for ls in labelsets]
     values = np.asarray(values, dtype=np.float64).reshape(len(t_ms), len(names))
     order = np.argsort(names, kind="stable")
-    frame = pd.DataFrame(values[:, order], index=time_index(t_ms),
+    if not (order == np.arange(len(order))).all():
+        values, own = values[:, order], True
+    frame = pd.DataFrame(values, index=time_index(t_ms), copy=not own,
                          columns=pd.Index([names[i] for i in order], dtype=object))
     frame.columns.name = "series"
     return frame
@@ -254,18 +259,24 @@ def grid_block(result: list[dict], start_ms: int, step_ms: int,
     Points the server did not return are NaN. Raises ValueError on a timestamp off the grid.
     """
     block = np.full((n_points, len(result)), np.nan, order="F")
-    labelsets = [item["metric"] for item in result]
+    place_block(result, block, np.arange(len(result)), start_ms, step_ms)
+    return [item["metric"] for item in result], block
+
+
+def place_block(result: list[dict], target: np.ndarray, columns: np.ndarray, start_ms: int,
+                step_ms: int) -> None:
+    """Write a `parse_reply` matrix result into `target` (row 0 at `start_ms`), item i in
+    column ``columns[i]``. Raises ValueError on a timestamp off the grid or repeated."""
     if not result:
-        return labelsets, block
+        return
     # One vectorised placement for the whole reply rather than one per series.
+    lengths = [len(item["t"]) for item in result]
     t = np.concatenate([item["t"] for item in result])
-    _refuse_repeats(t, [len(item["t"]) for item in result], labelsets)
+    _refuse_repeats(t, lengths, [item["metric"] for item in result])
     rows, off = np.divmod(t - start_ms, step_ms)
-    if len(t) and (off.any() or rows.min() < 0 or rows.max() >= n_points):
+    if len(t) and (off.any() or rows.min() < 0 or rows.max() >= len(target)):
         raise ValueError("timestamps off the step grid")
-    cols = np.repeat(np.arange(len(result)), [len(item["t"]) for item in result])
-    block[rows, cols] = np.concatenate([item["v"] for item in result])
-    return labelsets, block
+    target[rows, np.repeat(columns, lengths)] = np.concatenate([item["v"] for item in result])
 
 
 def refuse_repeats(result: list[dict]) -> None:

@@ -2,8 +2,9 @@
 
 The package, by responsibility: `client` (the `PromSource` API), `credentials` (URL, auth,
 TLS, masking, identity hash), `http` (requests, retries, redirects, deadlines), `pool`
-(concurrent requests), `chunking` (range grids, chunks and stitching), `raw` (raw pulls),
-`replies` (reply shape checks), `errors`.
+(concurrent requests), `chunking` (range grids, time chunks, series guard, cache),
+`shards` (splitting a selector by series), `canvas` (the preallocated frame replies fill),
+`raw` (raw pulls), `replies` (reply shape checks), `errors`.
 """
 
 from .client import DEADLINE_S, MAX_POINTS, MAX_RANGE_POINTS, PromSource

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from ..cache import CacheMiss, RangeCache, combine
-from ..frames import Grid, grid_block, time_index, wide_frame
+from ..frames import Grid, time_index
 from ..samples import format_series
 from ..timeparse import duration_ms, format_seconds, is_relative, now_ms, to_millis
+from .canvas import Canvas
 from .credentials import identity_hash
 from .errors import QueryError, SourceError, TooManyPoints, TooManySeries, _iso, _short
-from .replies import _instant_value, _refuse_histograms, _result
+from .replies import _instant_value, _is_labelset, _refuse_histograms, _result
+from .shards import is_selector, shard_label, value_groups, with_matcher
 
 
 class RangePulls:
@@ -38,26 +39,52 @@ class RangePulls:
 
     def _pull_range(self, expr: str, grid: Grid) -> pd.DataFrame:
         expected = self._expected_series(expr, grid)
-        per_chunk = max(1, min(self.max_points, self.max_samples // max(expected, 1)))
-        chunks = grid.split(per_chunk)
-        seen: set[str] = set()
+        known, shards = self._shards(expr, grid, expected)
+        canvas = Canvas(grid, known, expected)
+        tasks = [(part, chunk) for part, series in shards
+                 for chunk in grid.split(self._points_per_request(series))]
+        self._map(lambda task: self._range_chunk(*task, canvas, expr), tasks, expr,
+                  lambda _: self._check_series(expr, len(canvas)))
+        return canvas.frame()
 
-        def check(block: tuple[list[dict], np.ndarray]) -> None:
-            seen.update(format_series(labels) for labels in block[0])
-            self._check_series(expr, len(seen))
+    def _points_per_request(self, series: int) -> int:
+        """Points per series in one request: ``max_samples`` spread over the request's series."""
+        return max(1, min(self.max_points, self.max_samples // max(series, 1)))
 
-        blocks = self._map(lambda g: self._range_chunk(expr, g), chunks, expr, check)
-        return _assemble(grid, chunks, blocks)
+    def _shards(self, expr: str, grid: Grid, expected: int) -> tuple[list[dict], list]:
+        """Known label sets, and ``(expression, series)`` parts whose replies fit
+        ``max_samples`` (a selector split on one label's values; anything else whole)."""
+        points = min(grid.n, self.max_points)
+        if expected * points <= self.max_samples or not is_selector(expr):
+            return [], [(expr, expected)]
+        found = self._series_in(expr, grid)
+        label = shard_label(found)
+        if label is None:
+            return [], [(expr, expected)]
+        groups = value_groups(found, label, max(1, self.max_samples // points))
+        parts = [(with_matcher(expr, label, "=~", values), n) for values, n in groups]
+        # Series the listing missed (newer, or only in the lookback): disjoint from the rest.
+        every = [v for values, _ in groups for v in values]
+        parts.append((with_matcher(expr, label, "!~", every), 1))
+        return sorted(found, key=format_series), parts
 
-    def _range_chunk(self, expr: str, grid: Grid) -> tuple[list[dict], np.ndarray]:
+    def _series_in(self, expr: str, grid: Grid) -> list[dict]:
+        params = {"match[]": [expr], "start": format_seconds(grid.start),
+                  "end": format_seconds(grid.end)}
+        found = self._api("/api/v1/series", params, expr)
+        if not isinstance(found, list) or not all(_is_labelset(r) for r in found):
+            raise QueryError(expr, "reply", "the series list is not a list of label sets")
+        return found
+
+    def _range_chunk(self, expr: str, grid: Grid, canvas: Canvas, blame: str) -> None:
         params = self._query_params(expr, start=format_seconds(grid.start),
                                     end=format_seconds(grid.end), step=format_seconds(grid.step))
-        _, result = _result(self._api("/api/v1/query_range", params, expr), expr, "matrix")
-        _refuse_histograms(result, expr)
+        _, result = _result(self._api("/api/v1/query_range", params, blame), blame, "matrix")
+        _refuse_histograms(result, blame)
         try:
-            return grid_block(result, grid.start, grid.step, grid.n)
+            canvas.place(result, grid)
         except ValueError as exc:
-            raise QueryError(expr, "result", str(exc)) from None
+            raise QueryError(blame, "result", str(exc)) from None
 
     def _expected_series(self, expr: str, grid: Grid) -> int:
         """Series `expr` returns at the grid's ends: cheap, and refuses huge pulls early."""
@@ -109,26 +136,6 @@ class RangePulls:
         if not hasattr(self, "_identity_hash"):
             self._identity_hash = identity_hash(*self._identity)
         return self._identity_hash
-
-
-def _assemble(grid: Grid, chunks: list[Grid], blocks: list) -> pd.DataFrame:
-    """Stitch per-chunk (label sets, matrix) blocks into one wide frame on `grid`."""
-    if len(blocks) == 1:
-        return wide_frame(grid.times(), *blocks[0])
-    columns: dict[str, int] = {}
-    labelsets: list[dict] = []
-    for labels_in_block, _ in blocks:
-        for labels in labels_in_block:
-            name = format_series(labels)
-            if name not in columns:
-                columns[name] = len(labelsets)
-                labelsets.append(labels)
-    full = np.full((grid.n, len(labelsets)), np.nan, order="F")
-    for chunk, (labels_in_block, block) in zip(chunks, blocks, strict=True):
-        cols = [columns[format_series(labels)] for labels in labels_in_block]
-        row = grid.offset(chunk.start)
-        full[row:row + chunk.n, cols] = block
-    return wide_frame(grid.times(), labelsets, full)
 
 
 def _on_grid(frame: pd.DataFrame, grid: Grid) -> pd.DataFrame:

@@ -78,11 +78,14 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         waiting ``backoff * 2**n`` seconds (or the server's ``Retry-After``).
     max_workers: concurrent requests for chunked pulls.
     max_series: refuse expressions returning more series than this (`TooManySeries`).
+        None skips the series count, and with it the split of big pulls by series.
     max_points: points per series per range request (Prometheus allows 11,000 at most).
     max_range_points: points per series one `range` pull may hold (default 5,000,000, a
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
-    max_samples: samples per request (range: points x expected series; raw: stored samples),
-        which bounds the memory of a reply in flight.
+    max_samples: samples per request (range: points x series; raw: stored samples), which
+        bounds the memory of a reply in flight. A range pull of a selector above it is split
+        by series (on one label's values, found with one ``series`` call), so each series is
+        read once; other expressions are split by time.
     cache: a directory (or `RangeCache`) caching `range` pulls, keyed by server, expression,
         step and the identity (headers and a one-way hash of the credentials), so tenants
         and users never share entries; offline: serve only from it.
@@ -103,7 +106,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
                  query_timeout: str | pd.Timedelta | None = None,
                  deadline: float | None = DEADLINE_S, retries: int = 3,
                  backoff: float = 0.5, max_workers: int = 4, max_series: int | None = 10_000,
-                 max_points: int = MAX_POINTS, max_samples: int = 25_000,
+                 max_points: int = MAX_POINTS, max_samples: int = 50_000,
                  max_range_points: int = MAX_RANGE_POINTS,
                  cache: str | os.PathLike | RangeCache | None = None, offline: bool = False,
                  progress: bool | None = None, compress: bool | None = None,
@@ -116,12 +119,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         gzip = not _is_loopback(self.url) if compress is None else compress
         self._headers = _request_headers(headers or {}, token, gzip)
         self.timeout, self.retries, self.backoff = timeout, retries, backoff
-        if deadline is not None and not deadline > 0:
-            raise SourceError(f"deadline must be a positive number of seconds (got {deadline!r})")
-        self.deadline = deadline
-        self.query_timeout = None if query_timeout is None else duration_ms(query_timeout)
-        if self.query_timeout is not None and self.query_timeout <= 0:
-            raise SourceError(f"query_timeout must be positive (got {query_timeout!r})")
+        self.deadline, self.query_timeout = _waits(deadline, query_timeout)
         self.max_workers, self.max_series = max(1, max_workers), max_series
         self.max_points = min(max(1, max_points), MAX_POINTS)
         self.max_samples = max(1, max_samples)
@@ -279,6 +277,16 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         return f"PromSource({', '.join(parts)})"
 
     def _repr_html_(self) -> str:
-        from .display import source_html
+        from ..display import source_html
 
         return source_html(self)
+
+
+def _waits(deadline, query_timeout) -> tuple[float | None, int | None]:
+    """The pull deadline (s) and the server's evaluation timeout (ms); positive or None."""
+    if deadline is not None and not deadline > 0:
+        raise SourceError(f"deadline must be a positive number of seconds (got {deadline!r})")
+    ms = None if query_timeout is None else duration_ms(query_timeout)
+    if ms is not None and ms <= 0:
+        raise SourceError(f"query_timeout must be positive (got {query_timeout!r})")
+    return deadline, ms

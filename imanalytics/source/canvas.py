@@ -1,0 +1,54 @@
+"""The frame a range pull fills in place: one preallocated matrix, one label dict per series."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pandas as pd
+
+from ..frames import Grid, place_block, wide_frame
+from ..samples import format_series
+
+
+class Canvas:
+    """Columns are assigned on first sight of a series, so every later chunk of it reuses the
+    same label dict and column; replies are written straight into the matrix and dropped."""
+
+    def __init__(self, grid: Grid, labelsets: list[dict] = (), width: int = 0):
+        self.grid = grid
+        self.labelsets: list[dict] = []
+        self._columns: dict[str, int] = {}
+        self._lock = threading.Lock()
+        self.values = np.full((grid.n, max(width, len(labelsets), 1)), np.nan, order="F")
+        for labels in labelsets:
+            self._column(labels)
+
+    def __len__(self) -> int:
+        return len(self.labelsets)
+
+    def place(self, result: list[dict], chunk: Grid) -> None:
+        """Write one parsed matrix reply for the sub-grid `chunk` (ValueError if off-grid)."""
+        with self._lock:
+            columns = np.array([self._column(item["metric"]) for item in result], dtype=np.intp)
+            rows = self.values[self.grid.offset(chunk.start):][:chunk.n]
+            place_block(result, rows, columns, chunk.start, chunk.step)
+
+    def frame(self) -> pd.DataFrame:
+        return wide_frame(self.grid.times(), self.labelsets, self.values[:, :len(self)],
+                          own=True)
+
+    def _column(self, labels: dict) -> int:
+        name = format_series(labels)
+        column = self._columns.get(name)
+        if column is None:
+            column = self._columns[name] = len(self.labelsets)
+            self.labelsets.append(labels)
+            if column >= self.values.shape[1]:
+                self._widen(2 * column)
+        return column
+
+    def _widen(self, width: int) -> None:
+        wider = np.full((self.grid.n, width), np.nan, order="F")
+        wider[:, :self.values.shape[1]] = self.values
+        self.values = wider
