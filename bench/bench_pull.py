@@ -23,7 +23,9 @@ The fan-out table (``--table fanout``) pulls 120, 1,080, 3,240 and 9,720 series 
 with the server's own ``query_range`` answered without gzip and read by ``json.loads``
 (``server+json``): the time ratio at each size, the growth exponent of time against samples
 (least squares on log-log), and each side's pull memory (RSS increment, a subprocess per
-measurement) against the finished frame's size.
+measurement) against the finished frame's size. Each side first pulls one minute of the
+same expression, so first-use costs (lazy imports, thread pool, connection) stay out of
+both measurements.
 
 Run: ``.venv/bin/python bench/bench_pull.py [--reps 5] [--table pull|fanout|both]``. Not a test.
 """
@@ -254,6 +256,7 @@ def fan_source(url: str, series: int):
     from imanalytics.source import PromSource
 
     source = PromSource(url, progress=False)
+    source.range(fan_expr(series), START_S, START_S + 60, "60s")  # warm-up: lazy imports, pool
 
     def run():
         frame = source.range(fan_expr(series), START_S, START_S + 86_400, "60s")
@@ -267,6 +270,8 @@ def fan_server(url: str, series: int):
 
     session = requests.Session()
     params = {"query": fan_expr(series), "start": START_S, "end": START_S + 86_400, "step": 60}
+    session.get(f"{url}/api/v1/query_range", params={**params, "end": START_S + 60},
+                headers={"Accept-Encoding": "identity"}, timeout=600)  # the same warm-up
 
     def run():
         reply = session.get(f"{url}/api/v1/query_range", params=params,
