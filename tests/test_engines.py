@@ -11,9 +11,9 @@ import pytest
 from loopback_http import LoopbackHTTP
 
 from imanalytics.cli import main
-from imanalytics.engines import EngineError, EngineWarning, trim
 from imanalytics.samples import Series
 from imanalytics.source import AccessDenied, PromSource, ServerUnreachable
+from imanalytics.source.engines import EngineError, EngineWarning, trim
 
 JSON = {"Content-Type": "application/json"}
 

@@ -113,18 +113,13 @@ def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
     return sorted(found)
 
 
-# engines.detect raises the client's AccessDenied, and the client asks engines which engine
-# it talks to. Catalog.from_dict/to_dict hand over to the loader that builds catalogs, at
-# call time. Those two, each within its own pair of modules, are the cycles left.
+# Catalog.from_dict/to_dict hand over to the loader that builds catalogs, at call time:
+# the one cycle left, within that pair of modules.
 KNOWN = ({"imanalytics.catalog.loader", "imanalytics.catalog.model"},)
 
 
 def _known(cycle: list[str]) -> bool:
-    if set(cycle) in KNOWN:
-        return True
-    return "imanalytics.engines" in cycle and all(
-        module in ("imanalytics.engines", "imanalytics.source")
-        or module.startswith("imanalytics.source.") for module in cycle)
+    return set(cycle) in KNOWN
 
 
 def test_the_package_has_no_import_cycle_but_the_known_one():

@@ -1,4 +1,5 @@
-"""Old import paths of the modules now in `imanalytics.rules`: they still work, and warn."""
+"""Old import paths of moved modules (now in `imanalytics.rules`, `imanalytics.dashboards`
+and `imanalytics.source`): they still work, and warn."""
 
 from __future__ import annotations
 
@@ -10,21 +11,27 @@ from pathlib import Path
 import pytest
 
 from imanalytics import rules
+from imanalytics.dashboards.artifacts import dashboard_artifacts
 from imanalytics.rules import templates
+from imanalytics.source import engines
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# old module -> a name read through it, and what that name is now
-MOVED = {
-    "imanalytics.rulefiles": ("check_rules", rules.check_rules),
-    "imanalytics.generate": ("recording_artifacts", rules.recording_artifacts),
-    "imanalytics.backtest": ("go_value", templates.go_value),
-    "imanalytics.rule_tests": ("unit_tests", rules.recording_test_file),
-    "imanalytics.alerting.rules": ("static_alert", rules.static_alert),
-    "imanalytics.alerting.rule_tests": ("unit_test_file", rules.alert_test_file),
-    "imanalytics.alerting.humanize": ("humanize", templates.humanize),
-}
-OLD_PATH = re.compile(r"imanalytics\.(rulefiles|rule_tests|generate|backtest"
+# (old module, where it moved, a name read through it, what that name is now)
+MOVED = [
+    ("imanalytics.rulefiles", "imanalytics.rules", "check_rules", rules.check_rules),
+    ("imanalytics.generate", "imanalytics.rules", "recording_artifacts",
+     rules.recording_artifacts),
+    ("imanalytics.generate", "imanalytics.rules", "dashboard_artifacts", dashboard_artifacts),
+    ("imanalytics.backtest", "imanalytics.rules", "go_value", templates.go_value),
+    ("imanalytics.rule_tests", "imanalytics.rules", "unit_tests", rules.recording_test_file),
+    ("imanalytics.alerting.rules", "imanalytics.rules", "static_alert", rules.static_alert),
+    ("imanalytics.alerting.rule_tests", "imanalytics.rules", "unit_test_file",
+     rules.alert_test_file),
+    ("imanalytics.alerting.humanize", "imanalytics.rules", "humanize", templates.humanize),
+    ("imanalytics.engines", "imanalytics.source", "detect", engines.detect),
+]
+OLD_PATH = re.compile(r"imanalytics\.(rulefiles|rule_tests|generate|backtest|engines"
                       r"|alerting\.(rules|rule_tests|humanize))\b")
 
 
@@ -33,10 +40,9 @@ def _fresh_import(name: str):
     return importlib.import_module(name)
 
 
-@pytest.mark.parametrize("old", sorted(MOVED))
-def test_an_old_path_still_imports_and_warns(old):
-    name, now = MOVED[old]
-    with pytest.warns(DeprecationWarning, match=rf"^{re.escape(old)} moved to imanalytics\.rules"):
+@pytest.mark.parametrize(("old", "home", "name", "now"), MOVED)
+def test_an_old_path_still_imports_and_warns(old, home, name, now):
+    with pytest.warns(DeprecationWarning, match=rf"^{re.escape(old)} moved to {re.escape(home)}"):
         module = _fresh_import(old)
     assert getattr(module, name) is now
     with pytest.raises(AttributeError, match=f"{old}.*no_such_name"):

@@ -4,7 +4,8 @@ The package, by responsibility: `client` (the `PromSource` API), `credentials` (
 TLS, masking, identity hash), `http` (requests, retries, redirects, deadlines), `pool`
 (concurrent requests), `chunking` (range grids, time chunks, series guard, cache),
 `shards` (splitting a selector by series), `canvas` (the preallocated frame replies fill),
-`raw` (raw pulls), `replies` (reply shape checks), `errors`.
+`raw` (raw pulls), `engines` (which engine answers and its window rules), `replies`
+(reply shape checks), `errors`.
 """
 
 from .client import DEADLINE_S, MAX_POINTS, MAX_RANGE_POINTS, PromSource

@@ -21,7 +21,6 @@ import requests
 from prometheus_api_client import PrometheusConnect
 
 from ..cache import RangeCache
-from ..engines import Engine, detect, export_raw, for_version
 from ..frames import by_labels, to_long, wide_frame
 from ..samples import Series, format_series
 from ..timeparse import duration_ms, format_seconds, now_ms, to_millis
@@ -35,6 +34,7 @@ from .credentials import (
     _secret_values,
     _split_credentials,
 )
+from .engines import Engine, detect, export_raw, for_version
 from .errors import QueryError, SourceError, _short
 from .http import Transport
 from .pool import Pool

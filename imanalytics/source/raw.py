@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..engines import trim
 from ..frames import refuse_repeats
 from ..samples import Series, format_series
 from ..timeparse import format_seconds
+from .engines import trim
 from .errors import QueryError
 from .replies import _refuse_histograms, _result
 
