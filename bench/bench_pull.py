@@ -127,8 +127,11 @@ def measure(side: str, url: str, series: int | None = None) -> dict:
     began = time.perf_counter()
     size = run()
     seconds = time.perf_counter() - began
+    pull_peak = status_mb("VmHWM")
+    if not isinstance(size, int):  # a frame: its size is measured after the pull's peak
+        size = size.memory_usage(deep=True).sum() / 2**20
     return {"seconds": seconds, "peak_mb": peak_mb(), "baseline_mb": before, "size": size,
-            "rss_mb": resident, "pull_peak_mb": status_mb("VmHWM")}
+            "rss_mb": resident, "pull_peak_mb": pull_peak}
 
 
 def pull_api_client_raw(url: str):
@@ -261,7 +264,7 @@ def fan_source(url: str, series: int):
     def run():
         frame = source.range(fan_expr(series), START_S, START_S + 86_400, "60s")
         assert frame.shape == (FAN_POINTS, series), frame.shape
-        return frame.memory_usage(deep=True).sum() / 2**20
+        return frame
     return run
 
 

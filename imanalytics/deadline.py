@@ -103,10 +103,10 @@ def spent() -> float:
 
 def read_body(reply: requests.Response, overdue: Callable[[], Exception]) -> requests.Response:
     """Read a streamed reply whole within the pull's deadline, then give its connection back."""
-    chunks = []
+    body = bytearray()  # grown in place: no list of chunks joined into a second copy
     try:
         while chunk := reply.raw.read1(_READ_CHUNK, decode_content=True):
-            chunks.append(chunk)
+            body += chunk
             left = remaining()
             if left is not None and left <= 0:
                 raise overdue()
@@ -116,7 +116,7 @@ def read_body(reply: requests.Response, overdue: Callable[[], Exception]) -> req
     pull = _PULL.get()
     if pull is not None:
         pull.unwatch(getattr(reply.raw.connection, "sock", None))
-    reply._content = b"".join(chunks)
+    reply._content = body
     reply.raw.release_conn()
     return reply
 

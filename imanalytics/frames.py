@@ -120,7 +120,9 @@ def to_long(frame: pd.DataFrame) -> pd.DataFrame:
 
 _VALUES = b'"values":[['
 _CUT = b'"values":0'
-_CSV_READ = pacsv.ReadOptions(column_names=["t", "v"])
+# One thread per reply (the pull's own workers run replies side by side), and the system
+# allocator: Arrow's default pool keeps a heap per thread that outlives the parse.
+_CSV_READ = pacsv.ReadOptions(column_names=["t", "v"], use_threads=False)
 _CSV_CONVERT = pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()},
                                     null_values=[], strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
@@ -133,13 +135,13 @@ class MalformedReply(ValueError):
 def parse_reply(body: bytes):
     """A Prometheus API reply; each matrix item gets int64 ms ``t`` and float64 ``v`` arrays
     in place of its ``values`` list."""
-    skeleton, lists = _cut_sample_lists(body)
-    if lists:
+    skeleton, spans = _cut_sample_lists(body)
+    if spans:
         try:
-            return _fill_samples(json.loads(skeleton), lists)
+            return _fill_samples(json.loads(skeleton), body, spans)
         except (ValueError, KeyError, TypeError, pa.ArrowException):
             pass
-    return _fill_samples(json.loads(body), [])
+    return _fill_samples(json.loads(body), body, [])
 
 
 def sample_arrays(values: list) -> tuple[np.ndarray, np.ndarray]:
@@ -152,35 +154,37 @@ def sample_arrays(values: list) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
-def _cut_sample_lists(body: bytes) -> tuple[bytes, list[bytes]]:
-    """`body` with every ``"values":[[...]]`` replaced by ``"values":0``, and the cut lists."""
-    pieces, lists, pos = [], [], 0
+def _cut_sample_lists(body: bytes) -> tuple[bytes, list[tuple[int, int]]]:
+    """`body` with every ``"values":[[...]]`` replaced by ``"values":0``, and where the cut
+    lists' samples lie in `body` (``t,"v"],[t,"v"``: spans, so no copy of the samples)."""
+    pieces, spans, pos = [], [], 0
     while (found := body.find(_VALUES, pos)) >= 0:
-        first = found + len(_VALUES) - 1
+        first = found + len(_VALUES)
         last = body.find(b"]]", first)
         if last < 0:
             break
         pieces += [body[pos:found], _CUT]
-        lists.append(body[first:last + 1])
+        spans.append((first, last))
         pos = last + 2
     pieces.append(body[pos:])
-    return b"".join(pieces), lists
+    return b"".join(pieces), spans
 
 
-def _fill_samples(reply, lists: list[bytes]):
+def _fill_samples(reply, body: bytes, spans: list[tuple[int, int]]):
     data = reply.get("data") if isinstance(reply, dict) else None
     matrix = isinstance(data, dict) and data.get("resultType") == "matrix"
     items = data["result"] if matrix and isinstance(data.get("result"), list) else []
     cut = [item for item in items if isinstance(item, dict) and item.get("values") == 0]
-    if len(cut) != len(lists):
+    if len(cut) != len(spans):
         raise ValueError("sample lists do not match the matrix items")
-    if lists:
-        t, v = _read_sample_lists(lists)
-        ends = np.cumsum([chunk.count(b"],[") + 1 for chunk in lists])
+    if spans:
+        ends = np.cumsum([body.count(b"],[", a, b) + 1 for a, b in spans])
+        # Values are quoted strings; bare numbers mean something else wrote the reply.
+        quotes = sum(body.count(b'"', a, b) for a, b in spans)
+        t, v = _read_sample_lists(body, spans)
         if ends[-1] != len(t):
             raise ValueError("sample count mismatch")
-        # Values are quoted strings; bare numbers mean something else wrote the reply.
-        if sum(chunk.count(b'"') for chunk in lists) != 2 * len(t):
+        if quotes != 2 * len(t):
             raise ValueError("sample values not quoted")
         for item, a, b in zip(cut, np.r_[0, ends[:-1]], ends, strict=True):
             item["t"], item["v"] = t[a:b], v[a:b]
@@ -203,10 +207,14 @@ def _checked_samples(values, labels) -> tuple[np.ndarray, np.ndarray]:
         raise MalformedReply(f"{name}: unreadable samples ({type(exc).__name__})") from None
 
 
-def _read_sample_lists(lists: list[bytes]) -> tuple[np.ndarray, np.ndarray]:
-    text = b"\n".join(lists).replace(b"],[", b"\n").translate(None, b'[]"')
+def _read_sample_lists(body: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+    # Joined straight from views of the body, then two passes: one CSV text at a time.
+    view = memoryview(body)
+    text = b"],[".join([view[a:b] for a, b in spans]).replace(b"],[", b"\n")
+    text = text.translate(None, b'[]"')
     table = pacsv.read_csv(io.BytesIO(text), read_options=_CSV_READ,
-                           convert_options=_CSV_CONVERT)
+                           convert_options=_CSV_CONVERT, memory_pool=pa.system_memory_pool())
+    del text
     t = np.rint(table.column("t").to_numpy() * 1000.0).astype(np.int64)
     v = table.column("v").to_numpy()
     return t, v if v.flags.writeable else v.copy()
