@@ -63,7 +63,7 @@ def _reply_sizes(server, request) -> tuple[list[str], int]:
 @pytest.mark.prometheus
 @pytest.mark.parametrize("expr", ["fan_x", 'fan_x{job="im"}', '{__name__="fan_x", job=~"i.*"}'])
 def test_a_sharded_pull_equals_one_whole_pull(server, expr):
-    whole, sent = _pull(server, expr)
+    whole, sent = _pull(server, expr, max_series=None)  # no series count: one request
     assert len(sent) == 1 and whole.shape == (N, len(SERIES))
     sharded, sent = _pull(server, expr, max_samples=7 * N)
     assert len(sent) > 5
@@ -80,6 +80,15 @@ def test_each_series_is_read_once_in_bounded_replies(server):
         assert samples <= budget
         seen += names
     assert len(seen) == len(set(seen)) == frame.shape[1] == len(SERIES)
+
+
+@pytest.mark.prometheus
+def test_a_pull_under_max_samples_times_200_sends_replies_sized_to_it(server):
+    # 44 series x 240 points = 10,560 samples: 50,000 would fit one reply, but replies of
+    # at most 10,000 samples (the floor) keep its memory near the frame's.
+    frame, sent = _pull(server, "fan_x")
+    assert len(sent) > 1 and frame.shape == (N, len(SERIES))
+    assert all(_reply_sizes(server, request)[1] <= 10_000 for request in sent)
 
 
 @pytest.mark.prometheus

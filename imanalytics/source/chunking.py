@@ -14,6 +14,11 @@ from .errors import QueryError, SourceError, TooManyPoints, TooManySeries, _iso,
 from .replies import _instant_value, _is_labelset, _refuse_histograms, _result
 from .shards import is_selector, shard_label, value_groups, with_matcher
 
+# A request carries at least this many samples (fewer would cost more time than memory
+# saved) and at most 1/FRAME_SHARE of the pull, up to `max_samples`.
+MIN_REQUEST_SAMPLES = 10_000
+FRAME_SHARE = 200
+
 
 class RangePulls:
     """The range side of `PromSource`: grid, chunks, series guard, cache."""
@@ -39,29 +44,37 @@ class RangePulls:
 
     def _pull_range(self, expr: str, grid: Grid) -> pd.DataFrame:
         expected = self._expected_series(expr, grid)
-        known, shards = self._shards(expr, grid, expected)
+        budget = self._request_samples(expected * grid.n)
+        known, shards = self._shards(expr, grid, expected, budget)
         canvas = Canvas(grid, known, expected)
         tasks = [(part, chunk) for part, series in shards
-                 for chunk in grid.split(self._points_per_request(series))]
+                 for chunk in grid.split(self._points_per_request(series, budget))]
         self._map(lambda task: self._range_chunk(*task, canvas, expr), tasks, expr,
                   lambda _: self._check_series(expr, len(canvas)))
         return canvas.frame()
 
-    def _points_per_request(self, series: int) -> int:
-        """Points per series in one request: ``max_samples`` spread over the request's series."""
-        return max(1, min(self.max_points, self.max_samples // max(series, 1)))
+    def _request_samples(self, total: int) -> int:
+        """Samples per request: ``max_samples``, less for smaller pulls. Each reply in flight
+        costs memory in proportion to its size (its bytes, their parse, allocator slack), so
+        replies sized to the frame keep a pull near the frame's own memory."""
+        return min(self.max_samples, max(MIN_REQUEST_SAMPLES, total // FRAME_SHARE))
 
-    def _shards(self, expr: str, grid: Grid, expected: int) -> tuple[list[dict], list]:
-        """Known label sets, and ``(expression, series)`` parts whose replies fit
-        ``max_samples`` (a selector split on one label's values; anything else whole)."""
+    def _points_per_request(self, series: int, budget: int) -> int:
+        """Points per series in one request: `budget` samples spread over its series."""
+        return max(1, min(self.max_points, budget // max(series, 1)))
+
+    def _shards(self, expr: str, grid: Grid, expected: int,
+                budget: int) -> tuple[list[dict], list]:
+        """Known label sets, and ``(expression, series)`` parts whose replies fit `budget`
+        samples (a selector split on one label's values; anything else whole)."""
         points = min(grid.n, self.max_points)
-        if expected * points <= self.max_samples or not is_selector(expr):
+        if expected * points <= budget or not is_selector(expr):
             return [], [(expr, expected)]
         found = self._series_in(expr, grid)
         label = shard_label(found)
         if label is None:
             return [], [(expr, expected)]
-        groups = value_groups(found, label, max(1, self.max_samples // points))
+        groups = value_groups(found, label, max(1, budget // points))
         parts = [(with_matcher(expr, label, "=~", values), n) for values, n in groups]
         # Series the listing missed (newer, or only in the lookback): disjoint from the rest.
         every = [v for values, _ in groups for v in values]

@@ -83,9 +83,11 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
     max_range_points: points per series one `range` pull may hold (default 5,000,000, a
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
     max_samples: samples per request (range: points x series; raw: stored samples), which
-        bounds the memory of a reply in flight. A range pull of a selector above it is split
-        by series (on one label's values, found with one ``series`` call), so each series is
-        read once; other expressions are split by time.
+        bounds the memory of a reply in flight; range pulls under 200x this send
+        proportionally smaller requests (10,000 samples at least). A range pull of a
+        selector above the request size is split by series (on one label's values, found
+        with one ``series`` call), so each series is read once; other expressions are split
+        by time.
     cache: a directory (or `RangeCache`) caching `range` pulls, keyed by server, expression,
         step and the identity (headers and a one-way hash of the credentials), so tenants
         and users never share entries; offline: serve only from it.
