@@ -122,8 +122,10 @@ _VALUES = b'"values":[['
 _CUT = b'"values":0'
 # One thread per reply (the pull's own workers run replies side by side), and the system
 # allocator: Arrow's default pool keeps a heap per thread that outlives the parse.
-_CSV_READ = pacsv.ReadOptions(column_names=["t", "v"], use_threads=False)
+_CSV_READ = pacsv.ReadOptions(column_names=["", "t", "v"], use_threads=False)
+_TO_CSV = bytes.maketrans(b"]", b"\n")
 _CSV_CONVERT = pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()},
+                                    include_columns=["t", "v"],
                                     null_values=[], strings_can_be_null=False,
                                     quoted_strings_can_be_null=False)
 
@@ -208,10 +210,10 @@ def _checked_samples(values, labels) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _read_sample_lists(body: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
-    # Joined straight from views of the body, then two passes: one CSV text at a time.
+    # Joined straight from views of the body, then one pass: every ``],[`` (the joins too)
+    # becomes a line break and a leading empty column, ``,t,v`` lines with quotes dropped.
     view = memoryview(body)
-    text = b"],[".join([view[a:b] for a, b in spans]).replace(b"],[", b"\n")
-    text = text.translate(None, b'[]"')
+    text = b"],[".join([b"", *(view[a:b] for a, b in spans)]).translate(_TO_CSV, b'["')
     table = pacsv.read_csv(io.BytesIO(text), read_options=_CSV_READ,
                            convert_options=_CSV_CONVERT, memory_pool=pa.system_memory_pool())
     del text
