@@ -85,10 +85,10 @@ def test_each_series_is_read_once_in_bounded_replies(server):
 @pytest.mark.prometheus
 def test_a_pull_under_max_samples_times_200_sends_replies_sized_to_it(server):
     # 44 series x 240 points = 10,560 samples: 50,000 would fit one reply, but replies of
-    # at most 10,000 samples (the floor) keep its memory near the frame's.
+    # at most 7,500 samples (the floor) keep its memory near the frame's.
     frame, sent = _pull(server, "fan_x")
     assert len(sent) > 1 and frame.shape == (N, len(SERIES))
-    assert all(_reply_sizes(server, request)[1] <= 10_000 for request in sent)
+    assert all(_reply_sizes(server, request)[1] <= 7_500 for request in sent)
 
 
 @pytest.mark.prometheus

@@ -16,7 +16,7 @@ from .shards import is_selector, shard_label, value_groups, with_matcher
 
 # A request carries at least this many samples (fewer would cost more time than memory
 # saved) and at most 1/FRAME_SHARE of the pull, up to `max_samples`.
-MIN_REQUEST_SAMPLES = 10_000
+MIN_REQUEST_SAMPLES = 7_500
 FRAME_SHARE = 200
 
 

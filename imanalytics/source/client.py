@@ -84,7 +84,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
     max_samples: samples per request (range: points x series; raw: stored samples), which
         bounds the memory of a reply in flight; range pulls under 200x this send
-        proportionally smaller requests (10,000 samples at least). A range pull of a
+        proportionally smaller requests (7,500 samples at least). A range pull of a
         selector above the request size is split by series (on one label's values, found
         with one ``series`` call), so each series is read once; other expressions are split
         by time.
