@@ -101,15 +101,29 @@ def spent() -> float:
     return 0.0 if pull is None else time.monotonic() - pull.began
 
 
-def read_body(reply: requests.Response, overdue: Callable[[], Exception]) -> requests.Response:
-    """Read a streamed reply whole within the pull's deadline, then give its connection back."""
+def read_body(reply: requests.Response, overdue: Callable[[], Exception],
+              sink=None) -> requests.Response:
+    """Read a streamed reply within the pull's deadline, then give its connection back.
+
+    A successful reply goes block by block to `sink` if given (``start``, ``feed``, and
+    ``finish``, whose bytes become the reply's content); otherwise it is read whole.
+    """
+    stream = sink is not None and reply.status_code == 200
     body = bytearray()  # grown in place: no list of chunks joined into a second copy
     try:
-        while chunk := reply.raw.read1(_READ_CHUNK, decode_content=True):
-            body += chunk
+        if stream:
+            sink.start()
+        size = min(_READ_CHUNK, sink.block) if stream else _READ_CHUNK
+        while chunk := reply.raw.read1(size, decode_content=True):
+            if stream:
+                sink.feed(chunk)
+            else:
+                body += chunk
             left = remaining()
             if left is not None and left <= 0:
                 raise overdue()
+        if stream:
+            body = sink.finish()
     except BaseException:
         reply.close()  # a half-read connection cannot be reused
         raise

@@ -183,7 +183,7 @@ def _fill_samples(reply, body: bytes, spans: list[tuple[int, int]]):
         ends = np.cumsum([body.count(b"],[", a, b) + 1 for a, b in spans])
         # Values are quoted strings; bare numbers mean something else wrote the reply.
         quotes = sum(body.count(b'"', a, b) for a, b in spans)
-        t, v = _read_sample_lists(body, spans)
+        t, v = read_sample_lists(body, spans)
         if ends[-1] != len(t):
             raise ValueError("sample count mismatch")
         if quotes != 2 * len(t):
@@ -209,7 +209,7 @@ def _checked_samples(values, labels) -> tuple[np.ndarray, np.ndarray]:
         raise MalformedReply(f"{name}: unreadable samples ({type(exc).__name__})") from None
 
 
-def _read_sample_lists(body: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def read_sample_lists(body: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
     # Joined straight from views of the body, then one pass: every ``],[`` (the joins too)
     # becomes a line break and a leading empty column, ``,t,v`` lines with quotes dropped.
     view = memoryview(body)

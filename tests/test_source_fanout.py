@@ -15,6 +15,7 @@ from imanalytics.sandbox import PrometheusSandbox
 from imanalytics.source import PromSource
 from imanalytics.source.canvas import Canvas
 from imanalytics.source.shards import is_selector, value_groups, with_matcher
+from imanalytics.source.stream import MatrixStream
 
 T0 = 1_700_000_000_000
 STEP = 60_000
@@ -83,12 +84,21 @@ def test_each_series_is_read_once_in_bounded_replies(server):
 
 
 @pytest.mark.prometheus
-def test_a_pull_under_max_samples_times_200_sends_replies_sized_to_it(server):
-    # 44 series x 240 points = 10,560 samples: 50,000 would fit one reply, but replies of
-    # at most 7,500 samples (the floor) keep its memory near the frame's.
-    frame, sent = _pull(server, "fan_x")
-    assert len(sent) > 1 and frame.shape == (N, len(SERIES))
-    assert all(_reply_sizes(server, request)[1] <= 7_500 for request in sent)
+@pytest.mark.parametrize("compress", [False, True])
+def test_prometheus_replies_stream_into_the_frame(server, monkeypatch, compress):
+    fed, finish = [], MatrixStream.finish
+
+    def spy(stream):
+        fed.append(stream)
+        return finish(stream)
+
+    monkeypatch.setattr(MatrixStream, "finish", spy)
+    frame, sent = _pull(server, "fan_x", max_samples=7 * N, compress=compress)
+    # Every reply went through a stream, none was asked for again to be read whole.
+    assert len(fed) == len(sent) > 5 and sum(len(s._written) for s in fed) == len(SERIES)
+    assert all(("gzip" in r.headers.get("Accept-Encoding", "")) is compress for r in sent)
+    monkeypatch.undo()
+    pd.testing.assert_frame_equal(frame, _pull(server, "fan_x", max_series=None)[0])
 
 
 @pytest.mark.prometheus

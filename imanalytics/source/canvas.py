@@ -34,6 +34,32 @@ class Canvas:
             rows = self.values[self.grid.offset(chunk.start):][:chunk.n]
             place_block(result, rows, columns, chunk.start, chunk.step)
 
+    def column(self, labels: dict) -> int:
+        """The column of the series `labels` (a new one on first sight)."""
+        with self._lock:
+            return self._column(labels)
+
+    def write(self, column: int, chunk: Grid, t: np.ndarray, v: np.ndarray,
+              after: int | None) -> None:
+        """Write samples of one series within `chunk`; `after` is its last time so far.
+        Raises ValueError on a timestamp off the grid, repeated or out of order."""
+        if (np.diff(t) <= 0).any() or (after is not None and t[0] <= after):
+            raise ValueError(f"{format_series(self.labelsets[column])} has a repeated or "
+                             "unordered timestamp; the server or a proxy in front of it is "
+                             "misbehaving")
+        rows, off = np.divmod(t - chunk.start, chunk.step)
+        if off.any() or rows[0] < 0 or rows[-1] >= chunk.n:
+            raise ValueError("timestamps off the step grid")
+        with self._lock:
+            self.values[self.grid.offset(chunk.start) + rows, column] = v
+
+    def clear(self, chunk: Grid, columns: list[int]) -> None:
+        """Forget what was written in `chunk` for `columns` (a reply read again)."""
+        if columns:
+            with self._lock:
+                first = self.grid.offset(chunk.start)
+                self.values[first:first + chunk.n, np.unique(columns)] = np.nan
+
     def frame(self) -> pd.DataFrame:
         return wide_frame(self.grid.times(), self.labelsets, self.values[:, :len(self)],
                           own=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pandas as pd
 
 from ..cache import CacheMiss, RangeCache, combine
@@ -13,11 +15,9 @@ from .credentials import identity_hash
 from .errors import QueryError, SourceError, TooManyPoints, TooManySeries, _iso, _short
 from .replies import _instant_value, _is_labelset, _refuse_histograms, _result
 from .shards import is_selector, shard_label, value_groups, with_matcher
+from .stream import BadSamples, MatrixStream, Unstreamable, block_size
 
-# A request carries at least this many samples (fewer would cost more time than memory
-# saved) and at most 1/FRAME_SHARE of the pull, up to `max_samples`.
-MIN_REQUEST_SAMPLES = 7_500
-FRAME_SHARE = 200
+log = logging.getLogger("imanalytics.source")
 
 
 class RangePulls:
@@ -44,20 +44,14 @@ class RangePulls:
 
     def _pull_range(self, expr: str, grid: Grid) -> pd.DataFrame:
         expected = self._expected_series(expr, grid)
-        budget = self._request_samples(expected * grid.n)
-        known, shards = self._shards(expr, grid, expected, budget)
+        known, shards = self._shards(expr, grid, expected, self.max_samples)
         canvas = Canvas(grid, known, expected)
         tasks = [(part, chunk) for part, series in shards
-                 for chunk in grid.split(self._points_per_request(series, budget))]
-        self._map(lambda task: self._range_chunk(*task, canvas, expr), tasks, expr,
+                 for chunk in grid.split(self._points_per_request(series, self.max_samples))]
+        block = block_size(expected * grid.n)
+        self._map(lambda task: self._range_chunk(*task, canvas, expr, block), tasks, expr,
                   lambda _: self._check_series(expr, len(canvas)))
         return canvas.frame()
-
-    def _request_samples(self, total: int) -> int:
-        """Samples per request: ``max_samples``, less for smaller pulls. Each reply in flight
-        costs memory in proportion to its size (its bytes, their parse, allocator slack), so
-        replies sized to the frame keep a pull near the frame's own memory."""
-        return min(self.max_samples, max(MIN_REQUEST_SAMPLES, total // FRAME_SHARE))
 
     def _points_per_request(self, series: int, budget: int) -> int:
         """Points per series in one request: `budget` samples spread over its series."""
@@ -89,10 +83,22 @@ class RangePulls:
             raise QueryError(expr, "reply", "the series list is not a list of label sets")
         return found
 
-    def _range_chunk(self, expr: str, grid: Grid, canvas: Canvas, blame: str) -> None:
+    def _range_chunk(self, expr: str, grid: Grid, canvas: Canvas, blame: str,
+                     block: int) -> None:
+        """One request: its samples stream into `canvas`; a reply in any other shape is
+        asked for again and read whole."""
         params = self._query_params(expr, start=format_seconds(grid.start),
                                     end=format_seconds(grid.end), step=format_seconds(grid.step))
-        _, result = _result(self._api("/api/v1/query_range", params, blame), blame, "matrix")
+        stream = MatrixStream(canvas, grid, block)
+        try:
+            data = self._api("/api/v1/query_range", params, blame, stream)
+        except Unstreamable as exc:
+            log.debug("%s: read whole (%s)", _short(blame), exc)
+            stream.undo()
+            data = self._api("/api/v1/query_range", params, blame)
+        except BadSamples as exc:
+            raise QueryError(blame, "result", str(exc)) from None
+        _, result = _result(data, blame, "matrix")
         _refuse_histograms(result, blame)
         try:
             canvas.place(result, grid)

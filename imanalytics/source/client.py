@@ -82,9 +82,9 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
     max_points: points per series per range request (Prometheus allows 11,000 at most).
     max_range_points: points per series one `range` pull may hold (default 5,000,000, a
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
-    max_samples: samples per request (range: points x series; raw: stored samples), which
-        bounds the memory of a reply in flight; range pulls under 200x this send
-        proportionally smaller requests (7,500 samples at least). A range pull of a
+    max_samples: samples per request (range: points x series; raw: stored samples). Range
+        replies are parsed as they arrive, straight into the frame, so one costs a small
+        block of memory whatever its size; raw replies are read whole. A range pull of a
         selector above the request size is split by series (on one label's values, found
         with one ``series`` call), so each series is read once; other expressions are split
         by time.
@@ -108,7 +108,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
                  query_timeout: str | pd.Timedelta | None = None,
                  deadline: float | None = DEADLINE_S, retries: int = 3,
                  backoff: float = 0.5, max_workers: int = 4, max_series: int | None = 10_000,
-                 max_points: int = MAX_POINTS, max_samples: int = 50_000,
+                 max_points: int = MAX_POINTS, max_samples: int = 200_000,
                  max_range_points: int = MAX_RANGE_POINTS,
                  cache: str | os.PathLike | RangeCache | None = None, offline: bool = False,
                  progress: bool | None = None, compress: bool | None = None,

@@ -64,10 +64,11 @@ class Transport:
         _check_order(params.get("start"), params.get("end"), what)
         return params
 
-    def _api(self, path: str, params: dict, expr: str | None = None):
-        """GET (POST when long) an API path; its ``data``, or the error it stands for."""
+    def _api(self, path: str, params: dict, expr: str | None = None, sink=None):
+        """GET (POST when long) an API path; its ``data``, or the error it stands for.
+        A successful reply's bytes go to `sink` as they arrive (see `read_body`)."""
         what = expr or path
-        reply = self._send(path, params, what)
+        reply = self._send(path, params, what, sink)
         body = self._decode(reply, path, what)
         for text in body.get("warnings") or ():
             warnings.warn(self._scrub(f"Prometheus warning for {_short(what)}: {text}"),
@@ -78,13 +79,13 @@ class Transport:
             raise QueryError(what, "reply", "a success reply without data")
         return body["data"]
 
-    def _send(self, path: str, params: dict, what: str) -> requests.Response:
+    def _send(self, path: str, params: dict, what: str, sink=None) -> requests.Response:
         failure = ""
         attempts = self.retries + 1
         for attempt in range(1, attempts + 1):
             delay = min(self.backoff * 2 ** (attempt - 1), MAX_BACKOFF_S)
             try:
-                reply = self._http(path, params, what)
+                reply = self._http(path, params, what, sink)
             except requests.exceptions.SSLError as exc:
                 raise ServerUnreachable(self._scrub(
                     f"TLS with Prometheus at {self.url} failed for {_short(what)}: "
@@ -108,7 +109,7 @@ class Transport:
             f"Prometheus at {self.url} failed for {_short(what)} after {attempts} attempt"
             f"{'s' if attempts > 1 else ''} in {spent():.1f} s: {failure}"))
 
-    def _http(self, path: str, params: dict, what: str) -> requests.Response:
+    def _http(self, path: str, params: dict, what: str, sink=None) -> requests.Response:
         """One request, redirects within the server followed, body read within the deadline."""
         url = f"{self.url}{path}"
         long = len(urlencode(params, doseq=True)) > _LONG_URL
@@ -117,7 +118,7 @@ class Transport:
         for _ in range(MAX_REDIRECTS + 1):
             reply = self._request(method, url, query, form, what)
             if not reply.is_redirect:
-                return read_body(reply, lambda: self._overdue(what))
+                return read_body(reply, lambda: self._overdue(what), sink)
             url, method, query, form = self._redirect(reply, url, method, query, form, what)
         raise SourceError(f"Prometheus at {self.url} redirected {_short(what)} more than "
                           f"{MAX_REDIRECTS} times")

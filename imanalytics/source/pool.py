@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextvars
 import sys
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 
 from tqdm import tqdm
 
@@ -18,30 +18,53 @@ class Pool:
     def _map(self, fn: Callable, items: list, desc: str | None,
              check: Callable | None = None) -> list:
         """``[fn(x) for x in items]`` on the thread pool, in order; `check` sees each result."""
-        if len(items) == 1:
-            result = fn(items[0])
-            if check:
-                check(result)
-            return [result]
+        workers = min(self.max_workers, len(items))
+        if workers == 1:
+            return self._inline(fn, items, desc, check)
         results: list = [None] * len(items)
         bar = self._bar(len(items), desc)
-        with ThreadPoolExecutor(min(self.max_workers, len(items))) as pool:
-            # Each task runs in a copy of this context, so it shares the pull's deadline.
-            futures = {pool.submit(contextvars.copy_context().run, fn, item): i
-                       for i, item in enumerate(items)}
+        todo = iter(enumerate(items))
+        running: dict = {}
+        with ThreadPoolExecutor(workers) as pool:
             try:
-                for future in as_completed(futures):
-                    results[futures[future]] = future.result()
-                    if check:
-                        check(results[futures[future]])
-                    bar.update()
+                while self._submit(pool, fn, todo, running, 2 * workers) or running:
+                    done, _ = wait(running, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        result = results[running.pop(future)] = future.result()
+                        if check:
+                            check(result)
+                        bar.update()
             except BaseException:
-                for future in futures:
+                for future in running:
                     future.cancel()
                 raise
             finally:
                 bar.close()
         return results
+
+    def _inline(self, fn: Callable, items: list, desc: str | None,
+                check: Callable | None) -> list:
+        """One after another on this thread: no thread, and no allocator arena of its own."""
+        results = []
+        with self._bar(len(items), desc if len(items) > 1 else None) as bar:
+            for item in items:
+                results.append(fn(item))
+                if check:
+                    check(results[-1])
+                bar.update()
+        return results
+
+    @staticmethod
+    def _submit(pool, fn: Callable, todo, running: dict, ahead: int) -> bool:
+        """Queue tasks until `ahead` are waiting or running; False when none is left.
+        Submitting on demand keeps a long pull's bookkeeping to a few tasks at a time."""
+        while len(running) < ahead:
+            task = next(todo, None)
+            if task is None:
+                return False
+            # Each task runs in a copy of this context, so it shares the pull's deadline.
+            running[pool.submit(contextvars.copy_context().run, fn, task[1])] = task[0]
+        return True
 
     def _bar(self, total: int, desc: str | None) -> tqdm:
         # Automatic bars wait half a second, so quick pulls stay quiet.
