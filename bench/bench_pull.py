@@ -166,7 +166,10 @@ def pull_source(url: str):
 def pull_floor(url: str):
     from imanalytics.source import PromSource, canvas, chunking, http
 
-    # Same requests, same pool, a full json.loads of every reply; no arrays, no frame.
+    # Same requests, same pool, every reply read whole and through json.loads; no arrays,
+    # no frame.
+    read_body = http.read_body
+    http.read_body = lambda reply, overdue, sink=None: read_body(reply, overdue)
     http.parse_reply = json.loads
     chunking._result = lambda data, expr, *kinds: (data["resultType"], data["result"])
     canvas.Canvas.place = lambda self, result, chunk: None

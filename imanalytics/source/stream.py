@@ -144,6 +144,7 @@ class MatrixStream:
 
 
 def block_size(pull_samples: int) -> int:
-    """Bytes parsed at a time: 1/8 byte per sample of the pull (a sample is 8 bytes in the
-    frame and ~25 in a reply), 64 KiB to 1 MiB. Smaller blocks cost time per block."""
-    return int(np.clip(pull_samples // 8, 1 << 16, 1 << 20))
+    """Bytes parsed at a time: 1/32 byte per sample of the pull (a sample is 8 bytes in the
+    frame, ~25 in a reply), 64 to 256 KiB. Each worker holds a few times its block while
+    parsing it; smaller blocks cost time per block."""
+    return int(np.clip(pull_samples // 32, 1 << 16, 1 << 18))
