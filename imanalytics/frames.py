@@ -296,6 +296,13 @@ def refuse_repeats(result: list[dict]) -> None:
                         [len(item["t"]) for item in result], [item["metric"] for item in result])
 
 
+def refuse_unordered(t: np.ndarray, after: int | None, labels: dict) -> None:
+    """Raise ValueError unless `t` rises, and starts after `after` (the series' last time)."""
+    if (np.diff(t) <= 0).any() or (after is not None and len(t) and t[0] <= after):
+        raise ValueError(f"{format_series(labels)} has a repeated or unordered timestamp; the "
+                         "server or a proxy in front of it is misbehaving")
+
+
 def _refuse_repeats(t: np.ndarray, lengths: list[int], labelsets: list[dict]) -> None:
     """A series' timestamps must rise: a repeat would silently overwrite a value."""
     if len(t) < 2:

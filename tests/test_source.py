@@ -10,10 +10,12 @@ import pytest
 import requests
 
 import imanalytics.source.chunking as source_module
+import imanalytics.source.client as client_module
 from imanalytics.frames import Grid, labels_of
 from imanalytics.samples import Series, format_series
 from imanalytics.sandbox import PrometheusSandbox
 from imanalytics.source import PromSource, QueryError, SourceError, TooManySeries
+from imanalytics.source.raw import RawSamples
 
 pytestmark = pytest.mark.prometheus
 
@@ -174,6 +176,21 @@ def test_raw_returns_every_backfilled_sample(server, max_samples):
         for g, e in zip(got, expected, strict=True):
             np.testing.assert_array_equal(g.t, e.t)
             np.testing.assert_array_equal(g.v, e.v)
+
+
+def test_raw_replies_stream_in_small_blocks(server, monkeypatch):
+    streamed = []
+    series = RawSamples.series
+    monkeypatch.setattr(client_module, "block_size", lambda samples: 64)
+    monkeypatch.setattr(RawSamples, "series", lambda self: streamed.append(self) or series(self))
+    got = _source(server, max_samples=997).raw("grid_x", T0 / 1000, (END + 1000) / 1000)
+    expected = sorted((s for s in SERIES if s.name == "grid_x"),
+                      key=lambda s: format_series(s.labels))
+    assert len(streamed) > 1 and all(part.labelsets for part in streamed)
+    assert [g.labels for g in got] == [e.labels for e in expected]
+    for g, e in zip(got, expected, strict=True):
+        np.testing.assert_array_equal(g.t, e.t)
+        np.testing.assert_array_equal(g.v, e.v)
 
 
 def test_raw_bounds_are_inclusive(server):

@@ -23,6 +23,7 @@ from hostile_prometheus import (
     T0,
     HostilePrometheus,
     bad_gzip,
+    body_of,
     echo,
     matrix,
     redirect,
@@ -254,14 +255,20 @@ def _grid_reply(request, repeat_time: bool) -> dict:
     return matrix((UP, points), (UP, points))
 
 
+def _compact(reply: dict) -> bytes:
+    """As Prometheus writes it (no spaces): the form replies stream in."""
+    return json.dumps(reply, separators=(",", ":")).encode()
+
+
 @pytest.mark.parametrize("repeat_time, what", [
     (True, 'up{job="im"} has a repeated or unordered timestamp'),
     (False, 'the series up{job="im"} twice'),
 ])
-def test_duplicates_are_refused_the_same_way_chunked_or_not(repeat_time, what):
+@pytest.mark.parametrize("form", [body_of, _compact])
+def test_duplicates_are_refused_the_same_way_chunked_or_not(repeat_time, what, form):
     messages = []
     for max_points, requests in ((11_000, {1}), (1, {3, 4})):  # chunked: 2 counts, 2 chunks
-        with HostilePrometheus(default=echo(lambda r: _grid_reply(r, repeat_time))) as fake:
+        with HostilePrometheus(default=echo(lambda r: form(_grid_reply(r, repeat_time)))) as fake:
             source = _source(fake.url, max_points=max_points, retries=0)
             messages.append(_fails(QueryError, lambda s=source: s.range(EXPR, START, END, "15s"),
                                    5, EXPR, what))
@@ -419,8 +426,9 @@ def _raw_reply(request, repeat_time: bool) -> dict:
     (True, 'up{job="im"} has a repeated or unordered timestamp'),
     (False, 'the series up{job="im"} twice'),
 ])
-def test_raw_pulls_refuse_duplicates(repeat_time, what):
-    with HostilePrometheus(default=echo(lambda r: _raw_reply(r, repeat_time))) as fake:
+@pytest.mark.parametrize("form", [body_of, _compact])
+def test_raw_pulls_refuse_duplicates(repeat_time, what, form):
+    with HostilePrometheus(default=echo(lambda r: form(_raw_reply(r, repeat_time)))) as fake:
         source = _source(fake.url, retries=0, version="2.53.0")
         _fails(QueryError, lambda: source.raw('up{job="im"}', T0, END), 5, 'up{job="im"}', what)
     assert fake.count == 3  # series and sample counts, then the one chunk

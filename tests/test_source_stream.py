@@ -49,7 +49,7 @@ def _whole(body: bytes, grid: Grid) -> Canvas:
 def _streamed(body: bytes, grid: Grid, piece: int, block: int,
               chunk: Grid | None = None) -> tuple[Canvas, bytes]:
     canvas = Canvas(grid)
-    stream = MatrixStream(canvas, chunk or grid, block)
+    stream = MatrixStream(canvas.region(chunk or grid), block)
     for at in range(0, len(body), piece):
         stream.feed(body[at:at + piece])
     return canvas, stream.finish()
@@ -80,7 +80,7 @@ def test_a_series_after_a_block_boundary_starts_afresh():
     end = body.index(b"]]", body.index(b'"values":[[')) + 2
     grid = Grid(T0, STEP, N)
     canvas = Canvas(grid)
-    stream = MatrixStream(canvas, grid, 1)
+    stream = MatrixStream(canvas.region(grid), 1)
     for piece in (body[:end // 2], body[end // 2:end + 3], body[end + 3:]):
         stream.feed(piece)
     stream.finish()
@@ -147,7 +147,7 @@ def test_a_reply_read_again_replaces_what_the_first_attempt_wrote():
     grid = Grid(T0, STEP, N)
     canvas = Canvas(grid)
     body = _compact(_reply())
-    stream = MatrixStream(canvas, grid, 64)
+    stream = MatrixStream(canvas.region(grid), 64)
     stream.feed(body[:len(body) // 2])  # a transfer broken halfway
     assert not np.isnan(canvas.values[:, 0]).all()
     stream.start()
@@ -164,7 +164,7 @@ def test_streaming_holds_a_block_not_the_reply():
     grid = Grid(T0, STEP, 2_000)
     body = _compact(_reply(n_series=100, n=2_000, start=T0))  # ~5 MB of JSON
     canvas = Canvas(grid, width=100)
-    stream = MatrixStream(canvas, grid, 1 << 16)
+    stream = MatrixStream(canvas.region(grid), 1 << 16)
     pieces = [body[at:at + (1 << 16)] for at in range(0, len(body), 1 << 16)]
     del body
     tracemalloc.start()

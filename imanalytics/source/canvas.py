@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pandas as pd
 
-from ..frames import Grid, place_block, wide_frame
+from ..frames import Grid, place_block, refuse_unordered, wide_frame
 from ..samples import format_series
 
 
@@ -39,14 +39,15 @@ class Canvas:
         with self._lock:
             return self._column(labels)
 
+    def region(self, chunk: Grid) -> Region:
+        """The rows of `chunk`, as a `MatrixStream` writes them."""
+        return Region(self, chunk)
+
     def write(self, column: int, chunk: Grid, t: np.ndarray, v: np.ndarray,
               after: int | None) -> None:
         """Write samples of one series within `chunk`; `after` is its last time so far.
         Raises ValueError on a timestamp off the grid, repeated or out of order."""
-        if (np.diff(t) <= 0).any() or (after is not None and t[0] <= after):
-            raise ValueError(f"{format_series(self.labelsets[column])} has a repeated or "
-                             "unordered timestamp; the server or a proxy in front of it is "
-                             "misbehaving")
+        refuse_unordered(t, after, self.labelsets[column])
         rows, off = np.divmod(t - chunk.start, chunk.step)
         if off.any() or rows[0] < 0 or rows[-1] >= chunk.n:
             raise ValueError("timestamps off the step grid")
@@ -78,3 +79,19 @@ class Canvas:
         wider = np.full((self.grid.n, width), np.nan, order="F")
         wider[:, :self.values.shape[1]] = self.values
         self.values = wider
+
+
+class Region:
+    """One request's rows of a canvas: series columns, writes and clears within `chunk`."""
+
+    def __init__(self, canvas: Canvas, chunk: Grid):
+        self.canvas, self.chunk = canvas, chunk
+
+    def column(self, labels: dict) -> int:
+        return self.canvas.column(labels)
+
+    def write(self, column: int, t: np.ndarray, v: np.ndarray, after: int | None) -> None:
+        self.canvas.write(column, self.chunk, t, v, after)
+
+    def clear(self, columns: list[int]) -> None:
+        self.canvas.clear(self.chunk, columns)

@@ -89,7 +89,7 @@ class RangePulls:
         asked for again and read whole."""
         params = self._query_params(expr, start=format_seconds(grid.start),
                                     end=format_seconds(grid.end), step=format_seconds(grid.step))
-        stream = MatrixStream(canvas, grid, block)
+        stream = MatrixStream(canvas.region(grid), block)
         try:
             data = self._api("/api/v1/query_range", params, blame, stream)
         except Unstreamable as exc:

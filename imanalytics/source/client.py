@@ -47,6 +47,7 @@ from .replies import (
     _result,
     _strings,
 )
+from .stream import block_size
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000.
 MAX_POINTS = 11_000
@@ -205,7 +206,9 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
             series, samples = self._raw_size(selector, first, last)
             self._check_series(selector, series)
             spans = _raw_spans(first, last, samples, self.max_samples)
-            parts = self._map(lambda span: self._raw_chunk(selector, span), spans, selector)
+            block = block_size(samples)
+            parts = self._map(lambda span: self._raw_chunk(selector, span, block), spans,
+                              selector)
         return _merge_raw(parts, selector)
 
     def instant(self, expr: str, at="now") -> pd.DataFrame:

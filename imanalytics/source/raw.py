@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
-from ..frames import refuse_repeats
+from ..frames import refuse_repeats, refuse_unordered
 from ..samples import Series, format_series
 from ..timeparse import format_seconds
 from .engines import trim
-from .errors import QueryError
+from .errors import QueryError, _short
 from .replies import _refuse_histograms, _result
+from .stream import BadSamples, MatrixStream, Unstreamable
+
+log = logging.getLogger("imanalytics.source")
 
 
 class RawPulls:
@@ -23,11 +28,22 @@ class RawPulls:
         series, samples = self._map(lambda e: self._count(e, last, selector), exprs, None)
         return series, samples
 
-    def _raw_chunk(self, selector: str, span: tuple[int, int]) -> list[Series]:
+    def _raw_chunk(self, selector: str, span: tuple[int, int], block: int) -> list[Series]:
+        """One request; its samples stream into per-series arrays, or a reply in any other
+        shape is asked for again and read whole."""
         first, last = span
         expr = f"{selector}[{self._window(first, last)}ms]"
-        data = self._api("/api/v1/query", self._query_params(expr, time=format_seconds(last)),
-                         selector)
+        params = self._query_params(expr, time=format_seconds(last))
+        samples = RawSamples()
+        stream = MatrixStream(samples, block)
+        try:
+            data = self._api("/api/v1/query", params, selector, stream)
+        except Unstreamable as exc:
+            log.debug("%s: read whole (%s)", _short(selector), exc)
+            stream.undo()
+            data = self._api("/api/v1/query", params, selector)
+        except BadSamples as exc:
+            raise QueryError(selector, "result", str(exc)) from None
         if isinstance(data, dict) and data.get("resultType") in ("vector", "scalar", "string"):
             raise QueryError(selector, "result", "raw() needs a vector selector like "
                              "name{label=\"value\"}")
@@ -37,8 +53,8 @@ class RawPulls:
             refuse_repeats(result)
         except ValueError as exc:
             raise QueryError(selector, "result", str(exc)) from None
-        return trim([Series(item["metric"], item["t"], item["v"]) for item in result],
-                    first, last)
+        whole = [Series(item["metric"], item["t"], item["v"]) for item in result if len(item["t"])]
+        return trim(samples.series() + whole, first, last)
 
     def _window(self, first: int, last: int) -> int:
         """Range-selector length (ms) that selects exactly ``first <= t <= last`` at ``last``."""
@@ -47,6 +63,36 @@ class RawPulls:
     def _left_open(self) -> bool:
         # An engine of unsure edges gets the wider window; `trim` drops the extra sample.
         return self.engine.left_open is not False
+
+
+class RawSamples:
+    """A raw request's series as its reply streams in: each series' pieces, in order."""
+
+    def __init__(self):
+        self.labelsets: list[dict] = []
+        self._columns: dict[str, int] = {}
+        self._parts: list[list[tuple[np.ndarray, np.ndarray]]] = []
+
+    def column(self, labels: dict) -> int:
+        name = format_series(labels)
+        if name not in self._columns:
+            self._columns[name] = len(self.labelsets)
+            self.labelsets.append(labels)
+            self._parts.append([])
+        return self._columns[name]
+
+    def write(self, column: int, t: np.ndarray, v: np.ndarray, after: int | None) -> None:
+        refuse_unordered(t, after, self.labelsets[column])
+        self._parts[column].append((t.copy(), v.copy()))  # not views of the whole block
+
+    def clear(self, columns: list[int]) -> None:
+        for column in columns:
+            self._parts[column].clear()
+
+    def series(self) -> list[Series]:
+        return [Series(labels, np.concatenate([t for t, _ in parts]),
+                       np.concatenate([v for _, v in parts]))
+                for labels, parts in zip(self.labelsets, self._parts, strict=True) if parts]
 
 
 def _raw_spans(first: int, last: int, samples: int, budget: int) -> list[tuple[int, int]]:

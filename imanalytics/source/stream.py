@@ -1,4 +1,4 @@
-"""Range replies read as they arrive, their samples written straight into the canvas.
+"""Matrix replies read as they arrive, their samples written straight where they belong.
 
 Read whole, a reply is held three times over while it is parsed (its bytes, their CSV text,
 their arrays), once for every request in flight; read as a stream it costs one block. The
@@ -6,6 +6,8 @@ cut is `frames.parse_reply`'s (``"values":[[`` can only be a key, and a sample l
 its first ``]]``). Each series' label set is read from the bytes just before its list, which
 is where Prometheus, Thanos, Mimir and VictoriaMetrics all write it. What is left, the
 reply's skeleton with ``"values":[]`` in place of every list, goes through the usual checks.
+Range pulls write into the canvas's rows of a request (`canvas.Region`), raw pulls into
+per-series arrays (`raw.RawSamples`).
 
 Anything else (another key order, unquoted values, a list cut short) raises `Unstreamable`
 and the request is made again and read whole, which names what is wrong.
@@ -14,11 +16,11 @@ and the request is made again and read whole, which names what is wrong.
 from __future__ import annotations
 
 import json
+from typing import Protocol
 
 import numpy as np
 
-from ..frames import Grid, read_sample_lists
-from .canvas import Canvas
+from ..frames import read_sample_lists
 from .replies import _is_labelset
 
 _VALUES = b'"values":[['
@@ -37,14 +39,22 @@ class BadSamples(Exception):
     """Samples off the step grid, repeated or out of order: the server is at fault."""
 
 
+class Sink(Protocol):
+    """Where a stream's samples go (`canvas.Region` for range pulls, `raw.RawSamples`)."""
+
+    def column(self, labels: dict) -> int: ...
+    def write(self, column: int, t: np.ndarray, v: np.ndarray, after: int | None) -> None: ...
+    def clear(self, columns: list[int]) -> None: ...
+
+
 class MatrixStream:
-    """One range request's reply, fed in pieces; samples go to `canvas` rows of `chunk`.
+    """One request's matrix reply, fed in pieces; each series' samples go to `sink`.
 
     Samples are parsed once `block` bytes are waiting, so a block is what one request holds.
     """
 
-    def __init__(self, canvas: Canvas, chunk: Grid, block: int):
-        self.canvas, self.chunk, self.block = canvas, chunk, block
+    def __init__(self, sink: Sink, block: int):
+        self.sink, self.block = sink, block
         self._written: list[int] = []
         self.start()
 
@@ -58,7 +68,7 @@ class MatrixStream:
         self._last: int | None = None  # its last timestamp so far
 
     def undo(self) -> None:
-        self.canvas.clear(self.chunk, self._written)
+        self.sink.clear(self._written)
         self._written = []
 
     def feed(self, data: bytes) -> None:
@@ -122,7 +132,7 @@ class MatrixStream:
             raise Unstreamable("an unreadable label set") from None
         if text[end:].strip() != "," or not _is_labelset(labels):
             raise Unstreamable("an unexpected item shape")
-        self._column, self._last = self.canvas.column(labels), None
+        self._column, self._last = self.sink.column(labels), None
         self._written.append(self._column)
 
     def _samples(self, data: bytearray, pieces: list[tuple[int, int, int]],
@@ -136,7 +146,7 @@ class MatrixStream:
             raise Unstreamable("samples that are not [time, \"value\"] pairs")
         for (column, _, _), a, b in zip(pieces, np.r_[0, ends[:-1]], ends, strict=True):
             try:
-                self.canvas.write(column, self.chunk, t[a:b], v[a:b], after)
+                self.sink.write(column, t[a:b], v[a:b], after)
             except ValueError as exc:
                 raise BadSamples(str(exc)) from None
             after = None
