@@ -83,9 +83,9 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
     max_points: points per series per range request (Prometheus allows 11,000 at most).
     max_range_points: points per series one `range` pull may hold (default 5,000,000, a
         year at a 7 s step); larger grids are refused at once with `TooManyPoints`.
-    max_samples: samples per request (range: points x series; raw: stored samples). Range
-        replies are parsed as they arrive, straight into the frame, so one costs a small
-        block of memory whatever its size; raw replies are read whole. A range pull of a
+    max_samples: samples per request (range: points x series; raw: stored samples). Replies
+        are parsed as they arrive, straight into the frame (range) or per-series arrays
+        (raw), so one costs a small block of memory whatever its size. A range pull of a
         selector above the request size is split by series (on one label's values, found
         with one ``series`` call), so each series is read once; other expressions are split
         by time.
