@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import tracemalloc
 
 import numpy as np
@@ -209,12 +210,34 @@ def test_streamed_pulls_are_exact_and_ask_once_per_chunk():
     assert fake.count == 2 + -(-120 // 7)  # two counts, then one request per chunk
 
 
-def test_a_reply_in_another_shape_is_asked_for_again_and_read_whole():
+def test_a_reply_in_another_shape_is_asked_for_again_and_read_whole(caplog):
     values_first = '{"values":[[1700000000,"4"]],"metric":{"__name__":"im_x"}}'
     with HostilePrometheus(default=echo(lambda r: _range_reply(r, values_first))) as fake:
-        frame = _pull(fake)
+        with caplog.at_level(logging.INFO, logger="imanalytics.source"):
+            frame = _pull(fake)
     assert frame.iloc[0].tolist() == [4.0] and frame.iloc[1:].isna().all().all()
     assert fake.count == 2 + 2
+    assert "no label set before a sample list); reading them whole" in caplog.text
+
+
+def _values_first(request) -> bytes:
+    """The requested grid, each item's samples before its label set."""
+    if request["path"] == "/api/v1/query":
+        return _range_reply(request)
+    first = float(request["params"]["start"][0])
+    item = f'{{"values":[[{first},"4"]],"metric":{{"__name__":"im_x"}}}}'
+    return _item_body(item)
+
+
+def test_after_one_reply_in_another_shape_the_source_reads_replies_whole():
+    with HostilePrometheus(default=echo(_values_first)) as fake:
+        source = PromSource(fake.url, progress=False, retries=0, max_workers=1, max_points=7)
+        source.range(EXPR, T0 / 1000, T0 / 1000 + 59.5, "500ms")
+        first = fake.count
+        source.range(EXPR, T0 / 1000, T0 / 1000 + 59.5, "500ms")
+    chunks = -(-120 // 7)
+    assert first == 2 + chunks + 1  # only the first chunk was asked for twice
+    assert fake.count - first == 2 + chunks
 
 
 def test_unreadable_samples_are_named_after_the_whole_read():

@@ -17,6 +17,7 @@ from imanalytics.demo import compare_slis
 from imanalytics.sandbox.server import SandboxError
 from imanalytics.sandbox.victoria import check_vmalert_rules, replay_rules
 from imanalytics.source import PromSource, TooManySeries
+from imanalytics.source.stream import MatrixStream, Unstreamable
 
 RECORDING = Path(__file__).parent.parent / "rules" / "im-recording.rules.yml"
 END = pd.Timestamp("2026-03-02T00:00:00Z")
@@ -47,6 +48,23 @@ def test_raw_pulls_equal_what_was_loaded(victoria, workload):
             # VictoriaMetrics stores values as decimals of 12 significant digits.
             np.testing.assert_allclose(s.v, loaded[s.key].v, rtol=VM_PRECISION, atol=0)
     assert victoria.samples == workload.n_samples
+
+
+def test_replies_stream_from_victoriametrics_as_read_whole(victoria, monkeypatch):
+    # Its JSON is Prometheus' compact form: every reply streams, none is asked for twice.
+    expr, grid = "im_messages_sent_total", (*DAY, "1m")
+    fed, finish = [], MatrixStream.finish
+    monkeypatch.setattr(MatrixStream, "finish", lambda self: fed.append(self) or finish(self))
+    source = PromSource(victoria.url, max_samples=5_000)
+    streamed = source.range(expr, *grid)
+    assert len(fed) > 3 and source._streams and streamed.notna().all().all()
+    monkeypatch.setattr(MatrixStream, "feed", _refuse)
+    whole = PromSource(victoria.url, max_samples=5_000).range(expr, *grid)
+    pd.testing.assert_frame_equal(streamed, whole)
+
+
+def _refuse(self, data):
+    raise Unstreamable("read whole for the comparison")
 
 
 def test_raw_bounds_are_inclusive(victoria, workload):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-
 import pandas as pd
 
 from ..cache import CacheMiss, RangeCache, combine
@@ -15,9 +13,7 @@ from .credentials import identity_hash
 from .errors import QueryError, SourceError, TooManyPoints, TooManySeries, _iso, _short
 from .replies import _instant_value, _is_labelset, _refuse_histograms, _result
 from .shards import is_selector, shard_label, value_groups, with_matcher
-from .stream import BadSamples, MatrixStream, Unstreamable, block_size
-
-log = logging.getLogger("imanalytics.source")
+from .stream import block_size
 
 
 class RangePulls:
@@ -85,19 +81,11 @@ class RangePulls:
 
     def _range_chunk(self, expr: str, grid: Grid, canvas: Canvas, blame: str,
                      block: int) -> None:
-        """One request: its samples stream into `canvas`; a reply in any other shape is
-        asked for again and read whole."""
+        """One request, its samples streamed into `canvas`."""
         params = self._query_params(expr, start=format_seconds(grid.start),
                                     end=format_seconds(grid.end), step=format_seconds(grid.step))
-        stream = MatrixStream(canvas.region(grid), block)
-        try:
-            data = self._api("/api/v1/query_range", params, blame, stream)
-        except Unstreamable as exc:
-            log.debug("%s: read whole (%s)", _short(blame), exc)
-            stream.undo()
-            data = self._api("/api/v1/query_range", params, blame)
-        except BadSamples as exc:
-            raise QueryError(blame, "result", str(exc)) from None
+        data = self._api_streamed("/api/v1/query_range", params, blame, canvas.region(grid),
+                                  block)
         _, result = _result(data, blame, "matrix")
         _refuse_histograms(result, blame)
         try:

@@ -136,6 +136,7 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
         self._client = _connect(self.url, self._headers, basic_auth, verify, ca_bundle,
                                 client_cert, timeout, self.max_workers)
         self._version, self._engine = version, None
+        self._streams = True  # until a reply shows this server writes another form
         self._version_lock = threading.Lock()
 
     # -- public API ---------------------------------------------------------------------

@@ -31,6 +31,7 @@ from .errors import (
     _short,
 )
 from .replies import _check_order
+from .stream import BadSamples, MatrixStream, Sink, Unstreamable
 
 log = logging.getLogger("imanalytics.source")
 
@@ -78,6 +79,23 @@ class Transport:
         if "data" not in body:
             raise QueryError(what, "reply", "a success reply without data")
         return body["data"]
+
+    def _api_streamed(self, path: str, params: dict, expr: str, sink: Sink, block: int):
+        """`_api` for a matrix reply whose samples stream into `sink` as they arrive. A reply
+        in another shape is asked for again and read whole, and so are this source's later
+        ones: a server (or proxy) that writes one that way writes them all so."""
+        if self._streams:
+            stream = MatrixStream(sink, block)
+            try:
+                return self._api(path, params, expr, stream)
+            except Unstreamable as exc:
+                stream.undo()
+                self._streams = False
+                log.info("%s", self._scrub(f"Prometheus at {self.url}: replies are not in its "
+                                           f"usual form ({exc}); reading them whole"))
+            except BadSamples as exc:
+                raise QueryError(expr, "result", str(exc)) from None
+        return self._api(path, params, expr)
 
     def _send(self, path: str, params: dict, what: str, sink=None) -> requests.Response:
         failure = ""

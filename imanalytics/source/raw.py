@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 
 from ..frames import refuse_repeats, refuse_unordered
 from ..samples import Series, format_series
 from ..timeparse import format_seconds
 from .engines import trim
-from .errors import QueryError, _short
+from .errors import QueryError
 from .replies import _refuse_histograms, _result
-from .stream import BadSamples, MatrixStream, Unstreamable
-
-log = logging.getLogger("imanalytics.source")
 
 
 class RawPulls:
@@ -29,21 +24,12 @@ class RawPulls:
         return series, samples
 
     def _raw_chunk(self, selector: str, span: tuple[int, int], block: int) -> list[Series]:
-        """One request; its samples stream into per-series arrays, or a reply in any other
-        shape is asked for again and read whole."""
+        """One request, its samples streamed into per-series arrays."""
         first, last = span
         expr = f"{selector}[{self._window(first, last)}ms]"
         params = self._query_params(expr, time=format_seconds(last))
         samples = RawSamples()
-        stream = MatrixStream(samples, block)
-        try:
-            data = self._api("/api/v1/query", params, selector, stream)
-        except Unstreamable as exc:
-            log.debug("%s: read whole (%s)", _short(selector), exc)
-            stream.undo()
-            data = self._api("/api/v1/query", params, selector)
-        except BadSamples as exc:
-            raise QueryError(selector, "result", str(exc)) from None
+        data = self._api_streamed("/api/v1/query", params, selector, samples, block)
         if isinstance(data, dict) and data.get("resultType") in ("vector", "scalar", "string"):
             raise QueryError(selector, "result", "raw() needs a vector selector like "
                              "name{label=\"value\"}")
