@@ -6,10 +6,11 @@ Pulls 100 series x 11,000 points (1.1 M samples) at a 15 s step from a sandbox P
 - ``api-client-raw``: the same with ``Accept-Encoding: identity``, as PromSource asks on
   loopback (Prometheus spends seconds gzipping 30 MB): the comparison without that edge;
 - ``PromSource``: ``PromSource(url).range(...)`` into a wide frame;
-- ``floor``: PromSource's exact HTTP requests (same chunks, same thread pool, same headers)
-  and a plain ``json.loads`` of every reply (with the GC paused, its fastest form), and no
-  arrays or frame built. PromSource itself never parses the sample lists as JSON objects
-  (see `frames.parse_reply`), which is how it can come in under this floor.
+- ``floor``: PromSource's exact HTTP requests (same chunks, same thread pool, same headers),
+  each reply read whole and given to a plain ``json.loads`` (with the GC paused, its fastest
+  form), and no arrays or frame built. PromSource itself parses replies as they stream in
+  and never parses the sample lists as JSON objects (see `source.stream`), which is how it
+  can come in under this floor.
 
 Each measurement runs in a fresh subprocess and reads ``ru_maxrss``: tracemalloc sees only
 allocations made through Python's allocator and misses what C code (JSON parsers, numpy,
@@ -27,7 +28,12 @@ measurement) against the finished frame's size. Each side first pulls one minute
 same expression, so first-use costs (lazy imports, thread pool, connection) stay out of
 both measurements.
 
-Run: ``.venv/bin/python bench/bench_pull.py [--reps 5] [--table pull|fanout|both]``. Not a test.
+The raw table (``--table raw``) pulls the same 1.1 M samples with ``PromSource.raw`` twice
+in one run: replies streamed into per-series arrays (as shipped), and each reply read whole
+and parsed at once (`frames.parse_reply`); pull memory against the result's arrays.
+
+Run: ``.venv/bin/python bench/bench_pull.py [--reps 5] [--table pull|fanout|raw|both]``.
+Not a test.
 """
 
 from __future__ import annotations
@@ -54,13 +60,14 @@ FANOUT = (120, 1_080, 3_240, 9_720)
 FAN_POINTS = 1_441
 FAN_EXPR = "fan_metric"
 FAN_SIDES = ("PromSource", "server+json")
+RAW_SIDES = ("raw streamed", "raw whole")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--table", choices=("pull", "fanout", "both"), default="both")
-    parser.add_argument("--side", choices=SIDES + FAN_SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--table", choices=("pull", "fanout", "raw", "both"), default="both")
+    parser.add_argument("--side", choices=SIDES + FAN_SIDES + RAW_SIDES, help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--series", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -71,6 +78,8 @@ def main() -> None:
         run_all(args.reps)
     if args.table in ("fanout", "both"):
         run_fanout(args.reps)
+    if args.table == "raw":
+        run_raw(args.reps)
 
 
 def run_all(reps: int) -> None:
@@ -121,14 +130,17 @@ def measure(side: str, url: str, series: int | None = None) -> dict:
         run = {"PromSource": fan_source, "server+json": fan_server}[side](url, series)
     else:
         run = {"api-client": pull_api_client, "api-client-raw": pull_api_client_raw,
-               "PromSource": pull_source, "floor": pull_floor}[side](url)
+               "PromSource": pull_source, "floor": pull_floor,
+               "raw streamed": pull_raw, "raw whole": pull_raw_whole}[side](url)
     before = peak_mb()
     resident = reset_peak()
     began = time.perf_counter()
     size = run()
     seconds = time.perf_counter() - began
     pull_peak = status_mb("VmHWM")
-    if not isinstance(size, int):  # a frame: its size is measured after the pull's peak
+    if isinstance(size, list):  # raw series: their arrays
+        size = sum(s.t.nbytes + s.v.nbytes for s in size) / 2**20
+    elif not isinstance(size, int):  # a frame: its size is measured after the pull's peak
         size = size.memory_usage(deep=True).sum() / 2**20
     return {"seconds": seconds, "peak_mb": peak_mb(), "baseline_mb": before, "size": size,
             "rss_mb": resident, "pull_peak_mb": pull_peak}
@@ -180,6 +192,49 @@ def pull_floor(url: str):
         source.range(EXPR, START_S, END_S, f"{STEP_S}s")
         return 0
     return run
+
+
+def run_raw(reps: int) -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from imanalytics.sandbox import PrometheusSandbox
+
+    print(f"backfilling {SERIES} series x {POINTS:,} points ...", file=sys.stderr)
+    with PrometheusSandbox(workload()) as prom:
+        run_side("raw streamed", prom.url)  # warm the server's caches
+        results = {side: [] for side in RAW_SIDES}
+        for rep in range(reps):
+            for side in RAW_SIDES[rep % 2:] + RAW_SIDES[:rep % 2]:
+                results[side].append(run_side(side, prom.url))
+    print(f"\nraw: {SERIES} series x {POINTS:,} samples; medians of {reps} runs, one fresh "
+          "process per run\n")
+    print(f"{'side':<14}{'seconds':>8}{'pull MB':>9}{'result MB':>11}{'pull/result':>13}")
+    for side, runs in results.items():
+        m = {k: statistics.median(r[k] for r in runs)
+             for k in ("seconds", "pull_peak_mb", "rss_mb", "size")}
+        pull = m["pull_peak_mb"] - m["rss_mb"]
+        print(f"{side:<14}{m['seconds']:>8.3f}{pull:>9.0f}{m['size']:>11.0f}"
+              f"{pull / m['size']:>12.2f}x")
+
+
+def pull_raw(url: str):
+    from imanalytics.source import PromSource
+
+    source = PromSource(url, progress=False)
+    source.raw(EXPR, START_S, START_S + 60)  # warm-up: lazy imports, pool, version
+
+    def run():
+        got = source.raw(EXPR, START_S, END_S)
+        assert sum(len(s.t) for s in got) == SERIES * POINTS
+        return got
+    return run
+
+
+def pull_raw_whole(url: str):
+    from imanalytics.source import http
+
+    read_body = http.read_body
+    http.read_body = lambda reply, overdue, sink=None: read_body(reply, overdue)
+    return pull_raw(url)
 
 
 def reset_peak() -> float:

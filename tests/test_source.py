@@ -181,7 +181,7 @@ def test_raw_returns_every_backfilled_sample(server, max_samples):
 def test_raw_replies_stream_in_small_blocks(server, monkeypatch):
     streamed = []
     series = RawSamples.series
-    monkeypatch.setattr(client_module, "block_size", lambda samples: 64)
+    monkeypatch.setattr(client_module, "MAX_BLOCK", 64)
     monkeypatch.setattr(RawSamples, "series", lambda self: streamed.append(self) or series(self))
     got = _source(server, max_samples=997).raw("grid_x", T0 / 1000, (END + 1000) / 1000)
     expected = sorted((s for s in SERIES if s.name == "grid_x"),

@@ -47,7 +47,7 @@ from .replies import (
     _result,
     _strings,
 )
-from .stream import block_size
+from .stream import MAX_BLOCK
 
 # Prometheus refuses a query_range whose (end - start) / step exceeds 11,000.
 MAX_POINTS = 11_000
@@ -207,8 +207,9 @@ class PromSource(RangePulls, RawPulls, Transport, Pool):
             series, samples = self._raw_size(selector, first, last)
             self._check_series(selector, series)
             spans = _raw_spans(first, last, samples, self.max_samples)
-            block = block_size(samples)
-            parts = self._map(lambda span: self._raw_chunk(selector, span, block), spans,
+            # A raw result holds twice a frame's bytes per sample and its pieces are copied
+            # out of each block: blocks are a small share of it at their largest.
+            parts = self._map(lambda span: self._raw_chunk(selector, span, MAX_BLOCK), spans,
                               selector)
         return _merge_raw(parts, selector)
 

@@ -76,9 +76,14 @@ class RawSamples:
             self._parts[column].clear()
 
     def series(self) -> list[Series]:
-        return [Series(labels, np.concatenate([t for t, _ in parts]),
-                       np.concatenate([v for _, v in parts]))
-                for labels, parts in zip(self.labelsets, self._parts, strict=True) if parts]
+        """The series so far; their pieces are let go one series at a time as they join."""
+        out = []
+        for labels, parts in zip(self.labelsets, self._parts, strict=True):
+            if parts:
+                out.append(Series(labels, np.concatenate([t for t, _ in parts]),
+                                  np.concatenate([v for _, v in parts])))
+                parts.clear()
+        return out
 
 
 def _raw_spans(first: int, last: int, samples: int, budget: int) -> list[tuple[int, int]]:
@@ -93,13 +98,16 @@ def _raw_spans(first: int, last: int, samples: int, budget: int) -> list[tuple[i
 
 
 def _merge_raw(parts: list[list[Series]], selector: str) -> list[Series]:
+    """Each series' chunks joined, in name order. Takes `parts` over: the chunks are let go
+    one series at a time, so the pull holds its result about once, not twice."""
     pieces: dict[str, list[Series]] = {}
     for part in parts:
         for s in part:
             pieces.setdefault(format_series(s.labels), []).append(s)
+    parts.clear()
     out = []
     for name in sorted(pieces):
-        chunks = pieces[name]
+        chunks = pieces.pop(name)
         t = np.concatenate([c.t for c in chunks]) if len(chunks) > 1 else chunks[0].t
         v = np.concatenate([c.v for c in chunks]) if len(chunks) > 1 else chunks[0].v
         if len(t) > 1 and not (np.diff(t) > 0).all():

@@ -153,8 +153,11 @@ class MatrixStream:
         return int(t[-1])
 
 
+MIN_BLOCK, MAX_BLOCK = 1 << 16, 1 << 18
+
+
 def block_size(pull_samples: int) -> int:
     """Bytes parsed at a time: 1/32 byte per sample of the pull (a sample is 8 bytes in the
     frame, ~25 in a reply), 64 to 256 KiB. Each worker holds a few times its block while
     parsing it; smaller blocks cost time per block."""
-    return int(np.clip(pull_samples // 32, 1 << 16, 1 << 18))
+    return int(np.clip(pull_samples // 32, MIN_BLOCK, MAX_BLOCK))
