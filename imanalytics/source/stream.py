@@ -9,8 +9,10 @@ reply's skeleton with ``"values":[]`` in place of every list, goes through the u
 Range pulls write into the canvas's rows of a request (`canvas.Region`), raw pulls into
 per-series arrays (`raw.RawSamples`).
 
-Anything else (another key order, unquoted values, a list cut short) raises `Unstreamable`
-and the request is made again and read whole, which names what is wrong.
+Anything else (another key order, unquoted values, a list cut short) raises `Unstreamable`:
+the request is made again and read whole, which names what is wrong, and the source reads
+its later replies whole (`Transport._api_streamed`). A reply with no ``"values":[[`` at all
+(an error, a proxy's re-spaced JSON) is all skeleton and parsed whole as before.
 """
 
 from __future__ import annotations
