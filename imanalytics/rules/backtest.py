@@ -35,7 +35,7 @@ from ..promql.selectors import STALE_NAN_BITS
 from ..promql.timegrid import duration_ms, step_grid, to_ms
 from ..promql.values import Scalar
 from ..samples import NAME, Series, format_series, label_key
-from .templates import Sample, expand
+from .templates import Sample, TemplateFailure, expand, failure_text
 
 STALE = np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0]
 
@@ -415,7 +415,7 @@ def _episode(rule: dict, alert: _Alert, query_at) -> dict:
         return pd.NaT if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
 
     labels, value, ts = alert.source
-    notes = {str(k): _annotation(str(v), labels, float(value), query_at(ts))
+    notes = {str(k): _annotation(str(v), labels, float(value), query_at(ts), rule["alert"])
              for k, v in (rule.get("annotations") or {}).items()}
     return {"alertname": rule["alert"], "labels": format_series(alert.labels),
             "active_at": stamp(alert.active_at), "fired_at": stamp(alert.fired_at),
@@ -428,25 +428,34 @@ def _write(written, labels: dict, ts: int, value: float) -> None:
 
 
 def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str, query):
-    """An alert's labels (the sample's, the rule's expanded, alertname) and their key."""
+    """An alert's labels (the sample's, the rule's expanded, alertname) and their key; a
+    label whose template fails as in Prometheus holds Prometheus' error text."""
     template_labels = {k: v for k, v in labels.items() if k != NAME}
     try:
-        extra = {str(k): expand(str(v), labels, value, query)
+        extra = {str(k): _expanded(str(v), labels, value, query, name)
                  for k, v in (rule.get("labels") or {}).items()}
-    except ValueError as err:
+    except ValueError as err:  # a construct outside the subset: the labels are unknown
         raise RuleFileEvaluationError(f"{where}: alert {name!r}: {err}") from None
     alert_labels = template_labels | {k: v for k, v in extra.items() if v} | {"alertname": name}
     return alert_labels, label_key(alert_labels)
 
 
-def _annotation(text: str, labels: dict, value: float, query) -> str:
-    """An annotation; one that cannot be expanded (a construct outside the subset, a failing
-    template) says so instead of failing the backtest (alert timing does not depend on
-    it)."""
+def _annotation(text: str, labels: dict, value: float, query, name: str) -> str:
+    """An annotation; one the subset cannot expand says so (``<not expanded: ...>``)
+    instead of failing the backtest (alert timing does not depend on it)."""
     try:
-        return expand(text, labels, value, query)
+        return _expanded(text, labels, value, query, name)
     except ValueError as err:
         return f"<not expanded: {err}>"
+
+
+def _expanded(text: str, labels: dict, value: float, query, name: str) -> str:
+    """`text` expanded, or Prometheus' ``<error expanding template: ...>`` where the
+    template fails as it fails in Prometheus (rules/alerting.go)."""
+    try:
+        return expand(text, labels, value, query, name=name)
+    except TemplateFailure as err:
+        return failure_text(err)
 
 
 def _duration(text, name: str, where: str) -> int:
