@@ -186,6 +186,7 @@ class Sample:
 
     Labels: dict[str, str]  # noqa: N815 - the field names templates use
     Value: float  # noqa: N815
+    go_type = "*template.sample"  # as Go names it in errors
 
 
 Query = Callable[[str], list[Sample]]
