@@ -1,11 +1,14 @@
 """Prometheus 2.42's template functions beyond the humanize family and text ones (links,
 hosts, times, durations, ``args``, ``safeHtml``, printed maps and samples), and templates
 that fail as they fail in Prometheus (``<error expanding template: ...>`` in annotations
-and labels), held to ``promtool test rules``."""
+and labels), held to ``promtool test rules``; ``pathPrefix`` and ``externalURL`` given a
+server's external URL (promtool has none) held to a real Prometheus."""
 
 from __future__ import annotations
 
 import json
+import time
+import urllib.request
 
 import pytest
 import yaml
@@ -15,6 +18,8 @@ from imanalytics.rules import evaluate_file
 from imanalytics.rules.files import RuleFileError, run_rule_tests
 from imanalytics.rules.gotemplate import Unsupported
 from imanalytics.rules.templates import TemplateFailure, expand
+from imanalytics.samples import format_series
+from imanalytics.sandbox import PrometheusSandbox
 
 MINUTES = 12
 STEPS = [0, 60, 90, 120, 150, 30, 30, 90, 150, 180, 90, 0, 60]
@@ -107,3 +112,35 @@ def test_unsupported_constructs_are_named_not_failures():
             expand(template, {}, 1.0)
         assert not isinstance(err.value, TemplateFailure)
         assert repr(template) in str(err.value)
+
+
+URL = "http://im.example.com:9090/prom/x"
+LINKED = yaml.safe_dump({"groups": [{"name": "links", "rules": [
+    {"alert": "Linked", "expr": "vector(1)", "labels": {"under": "{{ pathPrefix }}"},
+     "annotations": {"prefix": "{{ pathPrefix }}", "url": "{{ externalURL }}",
+                     "variable": "{{ $externalURL }} {{ .ExternalURL }}",
+                     "graph": '{{ externalURL }}{{ graphLink "sum(up) by (job)" }}'}}]}]})
+
+
+def test_external_url_functions_equal_a_server(tmp_path):
+    path = tmp_path / "rules.yml"
+    path.write_text(LINKED)
+    flags = [f"--web.external-url={URL}", "--web.route-prefix=/"]
+    with PrometheusSandbox([], rule_files=[path], evaluation_interval="1s",
+                           extra_args=flags) as prom:
+        served = _wait_for_alert(prom.url, "Linked", deadline=time.monotonic() + 60)
+    episode = evaluate_file(path, [], 0, 60, "1m", external_url=URL).alerts.iloc[0]
+    assert episode.annotations == served["annotations"]
+    assert episode.labels == format_series(served["labels"])
+    assert served["annotations"]["prefix"] == "/prom/x"
+
+
+def _wait_for_alert(url: str, name: str, deadline: float) -> dict:
+    while True:
+        with urllib.request.urlopen(f"{url}/api/v1/alerts", timeout=10) as answer:
+            alerts = [a for a in json.load(answer)["data"]["alerts"]
+                      if a["labels"]["alertname"] == name]
+        if alerts:
+            return alerts[0]
+        assert time.monotonic() < deadline, f"the server never raised {name}"
+        time.sleep(0.5)

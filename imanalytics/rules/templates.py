@@ -324,18 +324,20 @@ def expand(template: str, labels: dict[str, str], value: float,
            external_url: str | None = None) -> str:
     """`template` expanded for a sample with `labels` and `value`, as alert rule `name`'s
     labels and annotations are; `query` runs a template's ``query`` at the alert's
-    evaluation time; `external_url` is the server's (``pathPrefix`` and ``externalURL``
-    fail without one, as under ``promtool test rules``). A construct or function outside
-    the subset (see module doc) is `gotemplate.Unsupported`; a template that fails as it
-    would in Prometheus is a `TemplateFailure`."""
+    evaluation time; `external_url` is the server's, for ``$externalURL``, ``pathPrefix``
+    and ``externalURL`` (without one, as under ``promtool test rules``, the functions
+    fail). A construct or function outside the subset (see module doc) is
+    `gotemplate.Unsupported`; a template that fails as it would in Prometheus is a
+    `TemplateFailure`."""
     if "{{" not in template:
         return template
     functions = dict(FUNCTIONS, pathPrefix=lambda: path_prefix(_url(external_url)),
                      externalURL=lambda: _url(external_url))
     if query is not None:
         functions["query"] = string_params(1)(lambda expr: query(expr))
-    data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": "", "Value": value}
-    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": "",
+    url = external_url or ""
+    data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": url, "Value": value}
+    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": url,
                  "$value": value}
     try:
         return execute(template, data, variables, functions, _show)
