@@ -310,8 +310,10 @@ _NIL_URL = "runtime error: invalid memory address or nil pointer dereference"
 
 
 class TemplateFailure(ValueError):
-    """A template failing as it fails in Prometheus; the message is Go's (its last part,
-    from a Go library, may be worded otherwise: see `failure_text`)."""
+    """A template failing as it fails in Prometheus, with Go's message byte for byte, but
+    for a reason worded by code we do not share: after a bad regular expression's "error
+    parsing regexp: " the reason is Python's, a ``query`` error is the local evaluator's,
+    and ``%q`` of unprintable characters may differ."""
 
 
 def failure_text(err: TemplateFailure) -> str:
