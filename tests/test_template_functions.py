@@ -39,6 +39,11 @@ FUNCTIONS = {
     "args": '{{ args 1 "x" 2.5 $labels.job }} {{ (args "a" "b").arg1 }} {{ len (args) }}',
     "printed": '{{ $labels }} {{ $externalLabels }} [{{ $externalURL }}] '
                '{{ query "job:req:rate2m" | sortByLabel "job" | first }}',
+    "compared": '{{ eq 1 2 1 }} {{ eq "x" "y" "z" }} {{ ne 1 1 }} {{ lt "a" "b" }} '
+                '{{ le 2 2 }} {{ eq true true }} {{ gt $value 1.5 }} {{ eq $labels.nope "" }}',
+    "lengths": '{{ len "ü" }} {{ len $labels }} {{ index "abc" 1 }} '
+               '{{ index (args 1) "arg5" }} {{ (args 1).arg7 }} {{ index $labels "nope" }} '
+               '[{{ $labels.nope }}] [{{ $labels.nope | toUpper }}]',
 }
 FAILURES = {
     "first": '{{ query "job:req:rate2m > 1e9" | first | value }}',
@@ -53,6 +58,18 @@ FAILURES = {
     "url": '{{ externalURL }}',
     "nan": '{{ "NaN" | toTime }}',
     "index": '{{ index (query "job:req:rate2m") 5 }}',
+    "end": '{{ index (query "job:req:rate2m") 2 }}',
+    "compare": '{{ gt $value 1 }}',
+    "mixed": '{{ eq "a" 1 }}',
+    "bools": '{{ lt true false }}',
+    "maps": '{{ eq $labels $labels }}',
+    "length": '{{ len 3 }}',
+    "sample_arg": '{{ label "x" 3 }}',
+    "quoted": '{{ label "x" "y" }}',
+    "key": '{{ index $labels 1 }}',
+    "arity": '{{ humanize 1 2 }}',
+    "nil": '{{ humanize $labels.nope }}',
+    "format": '{{ printf 3 }}',
 }
 RULES = yaml.safe_dump({"groups": [
     {"name": "g", "rules": [

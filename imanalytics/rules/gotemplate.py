@@ -17,9 +17,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from .gotypes import arity_error, literal_error, value_error
+
 
 class NoValue:
-    """A missing map key: printed ``<no value>``, false in conditions."""
+    """Go's nil interface (a missing key of a map of interfaces): printed ``<no value>``,
+    false in conditions."""
+
+    go_type = "<nil>"
 
     def __str__(self) -> str:
         return "<no value>"
@@ -247,38 +252,37 @@ def _command(tokens: list, dot, variables, functions, template: str, piped: list
     function = functions[head]
     operands = _operands(tokens[1:], dot, variables, functions, template)
     args = [*operands, *piped]
-    _check_strings(function, args, tokens, template)
+    _check_args(function, args, tokens, len(operands))
     try:
         return function(*args)
     except (Unsupported, ExecError):
         raise
-    except TypeError:
+    except (TypeError, AttributeError):
         raise Unsupported(f"calling {head!r} with {len(args)} arguments is not supported "
                           f"in {template!r}") from None
     except ValueError as err:
         raise ExecError(f"error calling {head}: {err}", head.pos, _source(tokens)) from None
 
 
-def string_params(count: int):
-    """Marks a table function whose first `count` parameters are Go strings (a value of
-    another type fails the template, as Go's text/template checks argument types)."""
-    def mark(function):
-        function.string_params = count
-        return function
-    return mark
-
-
-def _check_strings(function, args: list, tokens: list, template: str) -> None:
-    literals = _argument_tokens(tokens[1:])
-    for i, value in enumerate(args[:getattr(function, "string_params", 0)]):
-        if isinstance(value, str):
-            continue
-        token = literals[i] if i < len(literals) else tokens[0]  # a piped value: at the name
-        if i < len(literals) and not token.startswith(("$", ".", "(")):
-            raise ExecError(f"expected string; found {token}", token.pos, str(token))
-        at = token if token != "(" else tokens[0]  # Go's node inside the parentheses: unknown
-        raise ExecError(f"wrong type for value; expected string; got {go_type(value)}",
-                        at.pos, str(at))
+def _check_args(function, args: list, tokens: list, operands: int) -> None:
+    """Go's checks of a call: the number of arguments, then each one's type (at the
+    argument; a piped one at the function's name)."""
+    params = getattr(function, "go_params", None)
+    if params is None:
+        return
+    head = tokens[0]
+    problem = arity_error(head, params, len(args), operands)
+    if problem:
+        raise ExecError(problem, head.pos, str(head))
+    written = _argument_tokens(tokens[1:])
+    for i, (value, want) in enumerate(zip(args, params, strict=False)):
+        token = written[i] if i < len(written) else head
+        literal = i < len(written) and (isinstance(token, _Lit) or token[:1] not in "$.(")
+        problem = literal_error(_raw(token), value, want) if literal \
+            else value_error(value, want)
+        if problem:
+            at = head if token == "(" else token  # Go's node inside parentheses: unknown
+            raise ExecError(problem, at.pos, _raw(at))
 
 
 def _argument_tokens(tokens: list) -> list:
@@ -289,16 +293,6 @@ def _argument_tokens(tokens: list) -> list:
             out.append(token)
         depth += (token == "(") - (token == ")")
     return out
-
-
-def go_type(value) -> str:
-    """A value's Go type, as text/template's errors name it."""
-    if isinstance(value, bool):
-        return "bool"
-    if isinstance(value, dict):
-        return "map[string]string"
-    return {float: "float64", int: "int", str: "string"}.get(
-        type(value), getattr(value, "go_type", type(value).__name__))
 
 
 def _is_name(token: str) -> bool:
@@ -350,7 +344,7 @@ def _operand(token, dot, variables, template: str):
 def _fields(value, path: str, template: str):
     for name in filter(None, path.split(".")):
         if isinstance(value, dict):
-            value = value.get(name, NO_VALUE)
+            value = value.get(name, getattr(value, "zero", ""))  # missingkey=zero
         elif hasattr(value, name) and name[:1].isupper():
             value = getattr(value, name)
         else:

@@ -35,7 +35,8 @@ from .gostd import (
     strip_port,
     table_link,
 )
-from .gotemplate import ExecError, NoValue, Unsupported, execute, go_type, string_params, truth
+from .gotemplate import NO_VALUE, ExecError, NoValue, Unsupported, execute, truth
+from .gotypes import ANY, BUILTINS, STRING, VARIADIC, go_index, go_len, go_type, signature
 
 _BIG = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
@@ -145,17 +146,6 @@ def re_replace_all(pattern: str, replacement: str, text: str) -> str:
     return regex.sub(expand_one, str(text))
 
 
-def _index(container, *keys):
-    for key in keys:
-        if isinstance(container, dict):
-            container = container.get(key, "")  # a missing key is the zero value
-        else:
-            if not 0 <= int(key) < len(container):
-                raise ValueError(f"index out of range: {key}")
-            container = container[int(key)]
-    return container
-
-
 def _clock(v: float) -> str:
     sign = "-" if v < 0 else ""
     v = abs(v)
@@ -257,50 +247,53 @@ def _first(v: list) -> Sample:
     return v[0]
 
 
-def _compare(test):
-    return lambda a, b: test(a, b)
+class QueryResult(list):
+    """A ``query`` result: samples, as Go's template.queryResult."""
+
+    go_type = "template.queryResult"
 
 
-def _string_functions() -> dict:
-    """The table functions whose parameters are Go strings, by how many."""
-    one = {"title": title, "toUpper": str.upper, "toLower": str.lower,
-           "safeHtml": lambda text: text, "graphLink": graph_link, "tableLink": table_link,
-           "stripPort": strip_port, "stripDomain": strip_domain,
-           "parseDuration": parse_duration,
-           "label": lambda name, s: s.Labels.get(name, ""),
-           "sortByLabel": lambda name, v: sorted(v, key=lambda s: s.Labels.get(name, ""))}
-    counts = dict.fromkeys(one, 1) | {"match": 2, "reReplaceAll": 3}
-    table = one | {"match": lambda pattern, text: _regex(pattern).search(text) is not None,
-                   "reReplaceAll": re_replace_all}
-    return {name: string_params(counts[name])(_plain(f)) for name, f in table.items()}
+class _Args(dict):
+    """``args``' map, whose missing key is Go's nil interface."""
+
+    go_type = "map[string]interface {}"
+    zero = NO_VALUE
 
 
-def _plain(function):
-    """`function` as a new function object (one that can carry a mark)."""
-    return lambda *args: function(*args)
-
-
-FUNCTIONS = _string_functions() | {
-    "humanize": lambda v: humanize(_number(v)),
-    "humanizeDuration": lambda v: humanize_duration(_number(v)),
-    "humanizePercentage": lambda v: humanize_percentage(_number(v)),
-    "humanize1024": lambda v: humanize_1024(_number(v)),
-    "humanizeTimestamp": lambda v: humanize_timestamp(_number(v)),
-    "toTime": to_time,
-    "args": lambda *args: {f"arg{i}": a for i, a in enumerate(args)},
-    "len": len,
-    "index": _index,
-    "first": _first,
-    "value": lambda s: s.Value,
-    "strvalue": lambda s: s.Labels.get("__value__", ""),
-    "printf": lambda text, *args: go_printf(text, *args),
-    "eq": _compare(lambda a, b: a == b), "ne": _compare(lambda a, b: a != b),
-    "lt": _compare(lambda a, b: a < b), "le": _compare(lambda a, b: a <= b),
-    "gt": _compare(lambda a, b: a > b), "ge": _compare(lambda a, b: a >= b),
-    "not": lambda a: not truth(a),
-    "and": lambda *args: next((a for a in args if not truth(a)), args[-1]),
-    "or": lambda *args: next((a for a in args if truth(a)), args[-1]),
+S, SAMPLE, RESULT = STRING, "*template.sample", "template.queryResult"
+_TABLE = {  # name: the function and its Go parameters (template/template.go, text/template)
+    "first": (_first, (RESULT,)),
+    "label": (lambda name, s: s.Labels.get(name, ""), (S, SAMPLE)),
+    "value": (lambda s: s.Value, (SAMPLE,)),
+    "strvalue": (lambda s: s.Labels.get("__value__", ""), (SAMPLE,)),
+    "sortByLabel": (lambda name, v: QueryResult(sorted(v, key=lambda s: s.Labels.get(name, ""))),
+                    (S, RESULT)),
+    "args": (lambda *args: _Args({f"arg{i}": a for i, a in enumerate(args)}), (VARIADIC,)),
+    "reReplaceAll": (re_replace_all, (S, S, S)),
+    "match": (lambda pattern, text: _regex(pattern).search(text) is not None, (S, S)),
+    "safeHtml": (lambda text: text, (S,)),
+    "title": (title, (S,)), "toUpper": (str.upper, (S,)), "toLower": (str.lower, (S,)),
+    "graphLink": (graph_link, (S,)), "tableLink": (table_link, (S,)),
+    "stripPort": (strip_port, (S,)), "stripDomain": (strip_domain, (S,)),
+    "humanize": (lambda v: humanize(_number(v)), (ANY,)),
+    "humanizeDuration": (lambda v: humanize_duration(_number(v)), (ANY,)),
+    "humanizePercentage": (lambda v: humanize_percentage(_number(v)), (ANY,)),
+    "humanize1024": (lambda v: humanize_1024(_number(v)), (ANY,)),
+    "humanizeTimestamp": (lambda v: humanize_timestamp(_number(v)), (ANY,)),
+    "toTime": (to_time, (ANY,)),
+    "parseDuration": (parse_duration, (S,)),
+    # Go's builtins
+    "printf": (lambda text, *args: go_printf(text, *args), (S, VARIADIC)),
+    "len": (go_len, (ANY,)),
+    "index": (go_index, (ANY, VARIADIC)),
+    "not": (lambda a: not truth(a), (ANY,)),
+    "and": (lambda *args: next((a for a in args if not truth(a)), args[-1]), (ANY, VARIADIC)),
+    "or": (lambda *args: next((a for a in args if truth(a)), args[-1]), (ANY, VARIADIC)),
+    "eq": (BUILTINS["eq"], (ANY, VARIADIC)),
+    **{name: (BUILTINS[name], (ANY, ANY)) for name in ("ne", "lt", "le", "gt", "ge")},
 }
+FUNCTIONS = {name: signature(*params)(lambda *args, f=f: f(*args))  # a new object to mark
+             for name, (f, params) in _TABLE.items()}
 
 # Prometheus (rules/alerting.go) runs every alert template after these definitions: Go's
 # error positions on the first line count them.
@@ -333,10 +326,10 @@ def expand(template: str, labels: dict[str, str], value: float,
     `TemplateFailure`."""
     if "{{" not in template:
         return template
-    functions = dict(FUNCTIONS, pathPrefix=lambda: path_prefix(_url(external_url)),
-                     externalURL=lambda: _url(external_url))
+    functions = dict(FUNCTIONS, pathPrefix=signature()(lambda: path_prefix(_url(external_url))),
+                     externalURL=signature()(lambda: _url(external_url)))
     if query is not None:
-        functions["query"] = string_params(1)(lambda expr: query(expr))
+        functions["query"] = signature(S)(lambda expr: QueryResult(query(expr)))
     url = external_url or ""
     data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": url, "Value": value}
     variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": url,
