@@ -83,6 +83,8 @@ def _source(tokens: list) -> str:
             out += " "
         out += text
     return out
+
+
 _TOKEN = re.compile(r'\s*(?:("(?:[^"\\]|\\.)*")|(`[^`]*`)|(:=|=|\||\(|\))|'
                     r'([$.]?[\w.$]*[\w$]|\.))')
 
@@ -258,7 +260,7 @@ def _command(tokens: list, dot, variables, functions, template: str, piped: list
     except (Unsupported, ExecError):
         raise
     except (TypeError, AttributeError):
-        raise Unsupported(f"calling {head!r} with {len(args)} arguments is not supported "
+        raise Unsupported(f"calling {head!r} on these arguments is not supported "
                           f"in {template!r}") from None
     except ValueError as err:
         raise ExecError(f"error calling {head}: {err}", head.pos, _source(tokens)) from None
@@ -286,12 +288,15 @@ def _check_args(function, args: list, tokens: list, operands: int) -> None:
 
 
 def _argument_tokens(tokens: list) -> list:
-    """The first token of each argument (a parenthesised one as its "(")."""
-    out, depth = [], 0
+    """The first token of each argument (a parenthesised one, with any ``.Field`` after
+    it, as its "(")."""
+    out, depth, closed = [], 0, False
     for token in tokens:
-        if depth == 0:
+        field_after = closed and isinstance(token, str) and token.startswith(".")
+        if depth == 0 and not field_after:
             out.append(token)
         depth += (token == "(") - (token == ")")
+        closed = depth == 0 and token == ")"
     return out
 
 
