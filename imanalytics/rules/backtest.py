@@ -21,6 +21,7 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -35,7 +36,7 @@ from ..promql.selectors import STALE_NAN_BITS
 from ..promql.timegrid import duration_ms, step_grid, to_ms
 from ..promql.values import Scalar
 from ..samples import NAME, Series, format_series, label_key
-from .templates import Sample, expand
+from .templates import Sample, TemplateFailure, expand, failure_text
 
 STALE = np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0]
 
@@ -68,17 +69,18 @@ class _Alert:
 
 def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, step, *,
                   semantics: Semantics | str = "2.42.0", lookback="5m",
-                  phases: dict | None = None) -> Backtest:
+                  phases: dict | None = None, external_url: str | None = None) -> Backtest:
     """Evaluate every group of the rule file at `path` over the grid (see module doc);
     `phases` maps a group's name to its phase (milliseconds or a duration; see
-    `server_phases`)."""
+    `server_phases`); `external_url` is the server's, for templates (none, as under
+    ``promtool test rules``: ``pathPrefix`` and ``externalURL`` fail)."""
     path = Path(path)
     try:
         groups = yaml.safe_load(path.read_text())["groups"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
         raise RuleFileEvaluationError(f"{path}: not a Prometheus rule file ({err})") from None
     run = _Run(_rules(path, groups, start, end, step, phases or {}), list(raw_series),
-               semantics, lookback)
+               semantics, lookback, external_url)
     for component in _components(run.deps):
         run.evaluate(component)
     series = [s for i in sorted(run.written) for s in run.written[i]]
@@ -152,8 +154,9 @@ def _names_read(nodes: list[Node]) -> frozenset | None:
 class _Run:
     """The rules' written series so far, evaluated component by component."""
 
-    def __init__(self, rules: list[_Rule], raw: list[Series], semantics, lookback):
-        self.rules, self.raw = rules, raw
+    def __init__(self, rules: list[_Rule], raw: list[Series], semantics, lookback,
+                 external_url: str | None):
+        self.rules, self.raw, self.external_url = rules, raw, external_url
         self.semantics, self.lookback = semantics, lookback
         writers: dict[str, set[int]] = {}
         for rule in rules:
@@ -208,11 +211,18 @@ class _Run:
         steps = rule.steps if steps is None else steps
         if "record" in rule.body:
             return _record(rule.body, rows, steps, rule.where)
-        series, found = _alert(rule.body, rows, steps, rule.where, self._query_at(rule),
+        series, found = _alert(rule.body, rows, steps, rule.where, self._expand_at(rule),
                                annotate=episodes is not None)
         if episodes is not None:
             episodes += found
         return series
+
+    def _expand_at(self, rule: _Rule):
+        """`at(t)`: the rule's templates expanded at `t` (`expand` less its query, name and
+        URL)."""
+        query_at = self._query_at(rule)
+        return lambda t: partial(expand, query=query_at(t), name=rule.name,
+                                 external_url=self.external_url)
 
     def _query_at(self, rule: _Rule):
         """A template's ``query`` at `t`: over what the rule itself sees at `t`."""
@@ -345,9 +355,9 @@ def _with_staleness(labels, values, present, steps) -> Series:
     return Series(labels, t[order], v[order])
 
 
-def _alert(rule: dict, rows, steps: np.ndarray, where: str, query_at, annotate=True):
+def _alert(rule: dict, rows, steps: np.ndarray, where: str, expand_at, annotate=True):
     """The rule's ALERTS and ALERTS_FOR_STATE series, and its episodes (with annotations
-    when `annotate`); `query_at(t)` runs a template's queries at `t`."""
+    when `annotate`); `expand_at(t)` expands a template at `t`."""
     name = rule["alert"]
     hold = _duration(rule.get("for"), name, where)
     keep_for = _duration(rule.get("keep_firing_for"), name, where)
@@ -355,14 +365,14 @@ def _alert(rule: dict, rows, steps: np.ndarray, where: str, query_at, annotate=T
     written: dict[tuple, tuple[dict, dict[int, float]]] = {}
     ended: list[_Alert] = []
     templated = any("{{" in str(v) for v in (rule.get("labels") or {}).values())
-    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, where, None)
+    fixed = [None if templated else _alert_labels(rule, labels, 0.0, name, where, expand)
              for labels, _, _ in rows]
     for i, ts in enumerate(steps):
         results = {}
         for row, (labels, values, present) in enumerate(rows):
             if present[i]:
                 alert_labels = fixed[row] or _alert_labels(rule, labels, values[i], name, where,
-                                                           query_at(int(ts)))
+                                                           expand_at(int(ts)))
                 results[alert_labels[1]] = (alert_labels[0], (labels, values[i], int(ts)))
         _advance(active, results, int(ts), hold, keep_for, ended)
         for alert in active.values():
@@ -370,7 +380,7 @@ def _alert(rule: dict, rows, steps: np.ndarray, where: str, query_at, annotate=T
                    int(ts), 1.0)
             _write(written, alert.labels | {NAME: "ALERTS_FOR_STATE"}, int(ts),
                    float(alert.active_at // 1000))
-    episodes = [_episode(rule, alert, query_at) for alert in ended + list(active.values())
+    episodes = [_episode(rule, alert, expand_at) for alert in ended + list(active.values())
                 ] if annotate else []
     series = []
     for labels, points in written.values():
@@ -408,14 +418,14 @@ def _advance(active, results, ts, hold, keep_for, ended: list) -> None:
             alert.state, alert.fired_at = "firing", ts
 
 
-def _episode(rule: dict, alert: _Alert, query_at) -> dict:
+def _episode(rule: dict, alert: _Alert, expand_at) -> dict:
     """An alert's episode, its annotations expanded for its last sample (at that sample's
     evaluation time, for templates that run queries)."""
     def stamp(ms):
         return pd.NaT if ms is None else pd.Timestamp(ms, unit="ms", tz="UTC")
 
     labels, value, ts = alert.source
-    notes = {str(k): _annotation(str(v), labels, float(value), query_at(ts))
+    notes = {str(k): _annotation(str(v), labels, float(value), expand_at(ts))
              for k, v in (rule.get("annotations") or {}).items()}
     return {"alertname": rule["alert"], "labels": format_series(alert.labels),
             "active_at": stamp(alert.active_at), "fired_at": stamp(alert.fired_at),
@@ -427,26 +437,35 @@ def _write(written, labels: dict, ts: int, value: float) -> None:
     written.setdefault(key, (labels, {}))[1][ts] = value
 
 
-def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str, query):
-    """An alert's labels (the sample's, the rule's expanded, alertname) and their key."""
+def _alert_labels(rule: dict, labels: dict, value: float, name: str, where: str, expander):
+    """An alert's labels (the sample's, the rule's expanded, alertname) and their key; a
+    label whose template fails as in Prometheus holds Prometheus' error text."""
     template_labels = {k: v for k, v in labels.items() if k != NAME}
     try:
-        extra = {str(k): expand(str(v), labels, value, query)
+        extra = {str(k): _expanded(str(v), labels, value, expander)
                  for k, v in (rule.get("labels") or {}).items()}
-    except ValueError as err:
+    except ValueError as err:  # a construct outside the subset: the labels are unknown
         raise RuleFileEvaluationError(f"{where}: alert {name!r}: {err}") from None
     alert_labels = template_labels | {k: v for k, v in extra.items() if v} | {"alertname": name}
     return alert_labels, label_key(alert_labels)
 
 
-def _annotation(text: str, labels: dict, value: float, query) -> str:
-    """An annotation; one that cannot be expanded (a construct outside the subset, a failing
-    template) says so instead of failing the backtest (alert timing does not depend on
-    it)."""
+def _annotation(text: str, labels: dict, value: float, expander) -> str:
+    """An annotation; one the subset cannot expand says so (``<not expanded: ...>``)
+    instead of failing the backtest (alert timing does not depend on it)."""
     try:
-        return expand(text, labels, value, query)
+        return _expanded(text, labels, value, expander)
     except ValueError as err:
         return f"<not expanded: {err}>"
+
+
+def _expanded(text: str, labels: dict, value: float, expander) -> str:
+    """`text` expanded, or Prometheus' ``<error expanding template: ...>`` where the
+    template fails as it fails in Prometheus (rules/alerting.go)."""
+    try:
+        return expander(text, labels, value)
+    except TemplateFailure as err:
+        return failure_text(err)
 
 
 def _duration(text, name: str, where: str) -> int:

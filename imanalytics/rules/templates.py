@@ -7,7 +7,13 @@ variables, ``if``/``with``/``range``), with Prometheus' variables (``$labels``, 
 ``humanizeTimestamp``), ``printf``, ``toUpper``, ``toLower``, ``title``, ``match``,
 ``reReplaceAll``, ``len``, ``index``, ``and``/``or``/``not``, comparisons, and, given a way
 to run queries, ``query`` with ``first``, ``label``, ``value``, ``strvalue`` and
-``sortByLabel``.
+``sortByLabel``; and Prometheus 2.42's others: ``safeHtml``, ``graphLink``, ``tableLink``,
+``stripPort``, ``stripDomain``, ``toTime``, ``parseDuration``, ``args``, ``pathPrefix``
+and ``externalURL``.
+
+A template failing as it fails in Prometheus is a `TemplateFailure` holding Go's message
+(Prometheus writes ``<error expanding template: MESSAGE>`` in its place); one outside the
+subset is `gotemplate.Unsupported`.
 """
 
 from __future__ import annotations
@@ -20,7 +26,17 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from .gotemplate import NoValue, execute, truth
+from .gostd import (
+    go_quote,
+    graph_link,
+    parse_duration,
+    path_prefix,
+    strip_domain,
+    strip_port,
+    table_link,
+)
+from .gotemplate import NO_VALUE, ExecError, NoValue, Unsupported, execute, truth
+from .gotypes import ANY, BUILTINS, STRING, VARIADIC, go_index, go_len, go_type, signature
 
 _BIG = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
@@ -114,7 +130,7 @@ _GO_VARIABLE = re.compile(r"\$(?:\$|\{(\w+)\}|(\w+))")
 def re_replace_all(pattern: str, replacement: str, text: str) -> str:
     """Go's ``Regexp.ReplaceAllString``: ``$1``, ``${name}`` and ``$$`` in the
     replacement; an unknown name is empty, as ``$1x`` (the group named "1x") is."""
-    regex = re.compile(str(pattern))
+    regex = _regex(pattern, compile_panics=True)
 
     def expand_one(match: re.Match) -> str:
         def variable(v: re.Match) -> str:
@@ -128,15 +144,6 @@ def re_replace_all(pattern: str, replacement: str, text: str) -> str:
         return _GO_VARIABLE.sub(variable, str(replacement))
 
     return regex.sub(expand_one, str(text))
-
-
-def _index(container, *keys):
-    for key in keys:
-        if isinstance(container, dict):
-            container = container.get(key, "")  # a missing key is the zero value
-        else:
-            container = container[int(key)]
-    return container
 
 
 def _clock(v: float) -> str:
@@ -169,6 +176,7 @@ class Sample:
 
     Labels: dict[str, str]  # noqa: N815 - the field names templates use
     Value: float  # noqa: N815
+    go_type = "*template.sample"  # as Go names it in errors
 
 
 Query = Callable[[str], list[Sample]]
@@ -176,13 +184,61 @@ Query = Callable[[str], list[Sample]]
 
 def _number(v) -> float:
     """A humanize function's argument: a number or a string holding one (Go's
-    convertToFloat)."""
-    if isinstance(v, bool) or not isinstance(v, int | float | str):
-        raise ValueError(f"can't convert {type(v).__name__} to float")
-    try:
+    convertToFloat, with its errors)."""
+    if isinstance(v, int | float) and not isinstance(v, bool):
         return float(v)
+    if not isinstance(v, str):
+        raise ValueError(f"can't convert {go_type(v)} to float")
+    return _parse_float(v)
+
+
+_GO_INF = re.compile(r"[+-]?(inf|infinity)", re.IGNORECASE)
+
+
+def _parse_float(text: str) -> float:
+    """strconv.ParseFloat(text, 64) for decimal text."""
+    failure = f"strconv.ParseFloat: parsing {go_quote(text)}: "
+    if text.strip() != text or "_" in text:
+        raise ValueError(failure + "invalid syntax")
+    try:
+        v = float(text)
     except ValueError:
-        raise ValueError(f"can't convert {v!r} to float") from None
+        raise ValueError(failure + "invalid syntax") from None
+    if math.isinf(v) and not _GO_INF.fullmatch(text):
+        raise ValueError(failure + "value out of range")
+    return v
+
+
+@dataclass
+class GoTime:
+    """A time.Time from ``toTime``: printed as Go prints it."""
+
+    text: str
+    go_type = "*time.Time"
+
+
+def to_time(v) -> GoTime:
+    """Prometheus' toTime (floatToTime)."""
+    v = _number(v)
+    if not math.isfinite(v):
+        raise ValueError("value is NaN or Inf")
+    if not -2**63 <= v * 1e9 <= 2**63:
+        raise ValueError(f"{go_value(v)} cannot be represented as a nanoseconds timestamp "
+                         "since it overflows int64")
+    return GoTime(humanize_timestamp(v))
+
+
+def _regex(pattern: str, compile_panics=False) -> re.Pattern:
+    """`pattern` compiled; its error says what Go's does around Python's reason (the
+    reason itself is Python's wording)."""
+    try:
+        return re.compile(pattern)
+    except re.error as err:
+        text = f"error parsing regexp: {err}"
+        if compile_panics:  # regexp.MustCompile's panic
+            quoted = f"`{pattern}`" if "`" not in pattern else go_quote(pattern)
+            text = f"regexp: Compile({quoted}): {text}"
+        raise ValueError(text) from None
 
 
 def _first(v: list) -> Sample:
@@ -191,53 +247,114 @@ def _first(v: list) -> Sample:
     return v[0]
 
 
-def _compare(test):
-    return lambda a, b: test(a, b)
+class QueryResult(list):
+    """A ``query`` result: samples, as Go's template.queryResult."""
+
+    go_type = "template.queryResult"
 
 
-FUNCTIONS = {
-    "humanize": lambda v: humanize(_number(v)),
-    "humanizeDuration": lambda v: humanize_duration(_number(v)),
-    "humanizePercentage": lambda v: humanize_percentage(_number(v)),
-    "humanize1024": lambda v: humanize_1024(_number(v)),
-    "humanizeTimestamp": lambda v: humanize_timestamp(_number(v)),
-    "title": title,
-    "match": lambda pattern, text: re.search(str(pattern), str(text)) is not None,
-    "reReplaceAll": re_replace_all,
-    "len": len,
-    "index": _index,
-    "first": _first,
-    "label": lambda name, s: s.Labels.get(name, ""),
-    "value": lambda s: s.Value,
-    "strvalue": lambda s: s.Labels.get("__value__", ""),
-    "sortByLabel": lambda name, v: sorted(v, key=lambda s: s.Labels.get(name, "")),
-    "printf": lambda text, *args: go_printf(text, *args),
-    "toUpper": lambda text: str(text).upper(),
-    "toLower": lambda text: str(text).lower(),
-    "eq": _compare(lambda a, b: a == b), "ne": _compare(lambda a, b: a != b),
-    "lt": _compare(lambda a, b: a < b), "le": _compare(lambda a, b: a <= b),
-    "gt": _compare(lambda a, b: a > b), "ge": _compare(lambda a, b: a >= b),
-    "not": lambda a: not truth(a),
-    "and": lambda *args: next((a for a in args if not truth(a)), args[-1]),
-    "or": lambda *args: next((a for a in args if truth(a)), args[-1]),
+class _Args(dict):
+    """``args``' map, whose missing key is Go's nil interface."""
+
+    go_type = "map[string]interface {}"
+    zero = NO_VALUE
+
+
+S, SAMPLE, RESULT = STRING, "*template.sample", "template.queryResult"
+_TABLE = {  # name: the function and its Go parameters (template/template.go, text/template)
+    "first": (_first, (RESULT,)),
+    "label": (lambda name, s: s.Labels.get(name, ""), (S, SAMPLE)),
+    "value": (lambda s: s.Value, (SAMPLE,)),
+    "strvalue": (lambda s: s.Labels.get("__value__", ""), (SAMPLE,)),
+    "sortByLabel": (lambda name, v: QueryResult(sorted(v, key=lambda s: s.Labels.get(name, ""))),
+                    (S, RESULT)),
+    "args": (lambda *args: _Args({f"arg{i}": a for i, a in enumerate(args)}), (VARIADIC,)),
+    "reReplaceAll": (re_replace_all, (S, S, S)),
+    "match": (lambda pattern, text: _regex(pattern).search(text) is not None, (S, S)),
+    "safeHtml": (lambda text: text, (S,)),
+    "title": (title, (S,)), "toUpper": (str.upper, (S,)), "toLower": (str.lower, (S,)),
+    "graphLink": (graph_link, (S,)), "tableLink": (table_link, (S,)),
+    "stripPort": (strip_port, (S,)), "stripDomain": (strip_domain, (S,)),
+    "humanize": (lambda v: humanize(_number(v)), (ANY,)),
+    "humanizeDuration": (lambda v: humanize_duration(_number(v)), (ANY,)),
+    "humanizePercentage": (lambda v: humanize_percentage(_number(v)), (ANY,)),
+    "humanize1024": (lambda v: humanize_1024(_number(v)), (ANY,)),
+    "humanizeTimestamp": (lambda v: humanize_timestamp(_number(v)), (ANY,)),
+    "toTime": (to_time, (ANY,)),
+    "parseDuration": (parse_duration, (S,)),
+    # Go's builtins
+    "printf": (lambda text, *args: go_printf(text, *args), (S, VARIADIC)),
+    "len": (go_len, (ANY,)),
+    "index": (go_index, (ANY, VARIADIC)),
+    "not": (lambda a: not truth(a), (ANY,)),
+    "and": (lambda *args: next((a for a in args if not truth(a)), args[-1]), (ANY, VARIADIC)),
+    "or": (lambda *args: next((a for a in args if truth(a)), args[-1]), (ANY, VARIADIC)),
+    "eq": (BUILTINS["eq"], (ANY, VARIADIC)),
+    **{name: (BUILTINS[name], (ANY, ANY)) for name in ("ne", "lt", "le", "gt", "ge")},
 }
+FUNCTIONS = {name: signature(*params)(lambda *args, f=f: f(*args))  # a new object to mark
+             for name, (f, params) in _TABLE.items()}
+
+# Prometheus (rules/alerting.go) runs every alert template after these definitions: Go's
+# error positions on the first line count them.
+_DEFINITIONS = ("{{$labels := .Labels}}{{$externalLabels := .ExternalLabels}}"
+                "{{$externalURL := .ExternalURL}}{{$value := .Value}}")
+_NIL_URL = "runtime error: invalid memory address or nil pointer dereference"
+
+
+class TemplateFailure(ValueError):
+    """A template failing as it fails in Prometheus, with Go's message byte for byte, but
+    for a reason worded by code we do not share: after a bad regular expression's "error
+    parsing regexp: " the reason is Python's, a ``query`` error is the local evaluator's,
+    and ``%q`` of unprintable characters may differ."""
+
+
+def failure_text(err: TemplateFailure) -> str:
+    """What Prometheus writes in place of a failed label or annotation."""
+    return f"<error expanding template: {err}>"
 
 
 def expand(template: str, labels: dict[str, str], value: float,
-           query: Query | None = None) -> str:
-    """`template` expanded for a sample with `labels` and `value`, as an alert rule's
+           query: Query | None = None, *, name: str = "",
+           external_url: str | None = None) -> str:
+    """`template` expanded for a sample with `labels` and `value`, as alert rule `name`'s
     labels and annotations are; `query` runs a template's ``query`` at the alert's
-    evaluation time. `ValueError` names a construct or function outside the subset (see
-    module doc) or a template that fails as it would in Prometheus."""
+    evaluation time; `external_url` is the server's, for ``$externalURL``, ``pathPrefix``
+    and ``externalURL`` (without one, as under ``promtool test rules``, the functions
+    fail). A construct or function outside the subset (see module doc) is
+    `gotemplate.Unsupported`; a template that fails as it would in Prometheus is a
+    `TemplateFailure`."""
     if "{{" not in template:
         return template
-    functions = dict(FUNCTIONS)
+    functions = dict(FUNCTIONS, pathPrefix=signature()(lambda: path_prefix(_url(external_url))),
+                     externalURL=signature()(lambda: _url(external_url)))
     if query is not None:
-        functions["query"] = lambda expr: query(str(expr))
-    data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": "", "Value": value}
-    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": "",
+        functions["query"] = signature(S)(lambda expr: QueryResult(query(expr)))
+    url = external_url or ""
+    data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": url, "Value": value}
+    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": url,
                  "$value": value}
-    return execute(template, data, variables, functions, _show)
+    try:
+        return execute(template, data, variables, functions, _show)
+    except ExecError as err:
+        raise _failure(err, template, f"__alert_{name}") from None
+
+
+def _url(url: str | None) -> str:
+    if url is None:
+        raise ValueError(_NIL_URL)
+    return url
+
+
+def _failure(err: ExecError, template: str, name: str) -> TemplateFailure:
+    """Go's message for `err`: its line, and its byte column in that line."""
+    before = template[:err.pos]
+    line = before.count("\n") + 1
+    column = len(before[before.rfind("\n") + 1:].encode())
+    column += len(_DEFINITIONS) if line == 1 else 0
+    return TemplateFailure(f"error executing template {name}: template: {name}:{line}:"
+                           f"{column}: executing {go_quote(name)} at <{err.context}>: "
+                           f"{err.message}")
 
 
 def _show(v) -> str:
@@ -248,7 +365,13 @@ def _show(v) -> str:
         return go_value(v)
     if isinstance(v, int | str | NoValue):
         return str(v)
-    raise ValueError(f"printing a {type(v).__name__} is not supported")
+    if isinstance(v, dict):  # fmt prints a map's keys sorted
+        return "map[" + " ".join(f"{k}:{_show(v[k])}" for k in sorted(v)) + "]"
+    if isinstance(v, Sample):
+        return f"{{{_show(v.Labels)} {_show(v.Value)}}}"
+    if isinstance(v, GoTime):
+        return v.text
+    raise Unsupported(f"printing a {type(v).__name__} is not supported")
 
 
 _VERB = re.compile(r"%([-+ #0]*\d*(?:\.\d+)?)([a-zA-Z%])")
@@ -281,7 +404,7 @@ def _verb(flags: str, verb: str, v) -> str:
         return f"%{flags}{verb}" % v
     if verb in "sdfeEgG":
         return f"%!{verb}({kind}={_show(v)})"
-    raise ValueError(f"printf verb %{verb} is not supported")
+    raise Unsupported(f"printf verb %{verb} is not supported")
 
 
 def go_value(v: float) -> str:
