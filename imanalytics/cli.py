@@ -256,7 +256,7 @@ def _add_serve_baselines(commands) -> None:
                    "every scrape, so bands follow a lasting level shift as in the backtest "
                    "(credentials: $IMANALYTICS_BEARER_TOKEN or user:password@ in the URL); "
                    "without it, or while it does not answer, bands come from the fitted "
-                   "state alone")
+                   "state alone; multi-SLI forests' anomaly scores are served only with it")
     p.add_argument("--trusted", action="store_true",
                    help="also load QuantileGBM and MultiSLIIsolationForest models, whose "
                    "scikit-learn parts are pickles: unpickling runs code, so only for a "

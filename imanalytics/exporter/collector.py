@@ -25,6 +25,7 @@ from prometheus_client.core import Metric
 
 from ..errors import ImanalyticsError
 from .live import band_now, follows
+from .score import scores_at
 from .store import ServedSeries, Store
 
 PREFIX = "imanalytics_baseline_"
@@ -93,7 +94,22 @@ class BandCollector:
                                   pd.Timestamp(series.fitted_until).timestamp())
         models = Metric(f"{PREFIX}models", "Fitted baseline models served.", "gauge")
         models.add_sample(f"{PREFIX}models", {}, float(len(self.store.models)))
-        return [*families.values(), sensitivity, following, fitted, models, *self._reloads()]
+        return [*families.values(), sensitivity, following, fitted, models, *self._reloads(),
+                *self._scores(now[0])]
+
+    def _scores(self, now: pd.Timestamp) -> list[Metric]:
+        """The forests' thresholds, and their anomaly scores when read from Prometheus
+        (absent otherwise: a missing score must not read as a normal 0)."""
+        score = Metric(f"{PREFIX}anomaly_score", "Multi-SLI isolation forest's anomaly "
+                       "score in [0, 1] at the latest complete minute.", "gauge")
+        threshold = Metric(f"{PREFIX}anomaly_threshold",
+                           "Score above which the forest calls the SLIs' state anomalous.",
+                           "gauge")
+        for labels, value, limit in scores_at(self.store, now, self.live):
+            if value is not None:
+                score.add_sample(f"{PREFIX}anomaly_score", labels, value)
+            threshold.add_sample(f"{PREFIX}anomaly_threshold", labels, limit)
+        return [score, threshold]
 
     def _reloads(self) -> list[Metric]:
         ok = Metric(f"{PREFIX}reload_success",
