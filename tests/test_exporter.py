@@ -175,15 +175,25 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_served_bands(written, tmp_pat
     d = shutil.copytree(written["baselines"], tmp_path / "baselines")
     with Exporter(d) as exporter:
         first, sensitivities = exporter.bands(), exporter.sensitivities()
+        narrow = open_store(d)
         doc = json.loads((d / "index.json").read_text())
         for entry in doc["series"]:
             entry["sensitivity"] += 1.0  # wider bands: every lower and upper edge moves
         (d / "index.json").write_text(json.dumps(doc))
         exporter.process.send_signal(signal.SIGHUP)
-        wider = _wait_for(exporter.bands, lambda b: b != first, "the reloaded bands")
+        widened = {k: v + 1.0 for k, v in sensitivities.items()}
+        # Bands follow the clock, so wait on the reload itself, not on a change of bands.
+        _wait_for(exporter.sensitivities, lambda s: s == widened, "the reloaded sensitivities")
+        before, wider, after = time.time(), exporter.bands(), time.time()
         assert set(wider) == set(first) and exporter.gauge("reload_success") == 1.0
+        wide = open_store(d)
+        for t in (before, after):  # the scrape fell at one of these instants' bands
+            if all(wider[k] == pytest.approx(v, rel=1e-12) for k, v in _expected(wide, t).items()):
+                break
+        else:
+            raise AssertionError("the reloaded bands are not the widened baselines' bands")
         uppers = [k for k in first if k[0].endswith("_upper")]
-        assert all(wider[k] > first[k] for k in uppers)
+        assert all(_expected(wide, t)[k] > _expected(narrow, t)[k] for k in uppers)
         loaded = exporter.gauge("loaded_timestamp_seconds")
 
         _corrupt_model(d)
@@ -191,7 +201,7 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_served_bands(written, tmp_pat
         _wait_for(lambda: exporter.gauge("reload_success"), lambda v: v == 0.0,
                   "the failed reload to show")
         assert set(exporter.bands()) == set(first)
-        assert exporter.sensitivities() == {k: v + 1.0 for k, v in sensitivities.items()}
+        assert exporter.sensitivities() == widened
         assert exporter.gauge("loaded_timestamp_seconds") == loaded
         exporter.stop()
     assert exporter.returncode == 0 and "Traceback" not in exporter.stderr
