@@ -3,14 +3,15 @@ equal to the forest's own score; absent (never 0) without the data; its alert ru
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from imanalytics.baselines import MultiSLIIsolationForest
-from imanalytics.exporter import ServedSeries, open_store, save_baselines
+from imanalytics.baselines import MultiSLIIsolationForest, SeasonalProfile
+from imanalytics.exporter import ServedSeries, open_store, save_baselines, serve
 from imanalytics.exporter.collector import BandCollector
 from imanalytics.exporter.live import LiveLevels
 from imanalytics.exporter.score import scores_at
@@ -47,12 +48,13 @@ def forest_dir(workload, tmp_path_factory):
 
 def test_the_score_is_the_forests_own_on_the_data_prometheus_holds(prom, workload, forest_dir,
                                                                    capsys):
-    d, model, frame = forest_dir
+    d, model, _ = forest_dir
     store = open_store(d, trusted=True)
-    now = pd.Timestamp(workload.end) - pd.Timedelta("3h") + pd.Timedelta("25s")
+    now = pd.Timestamp(workload.end) - pd.Timedelta("3h") + pd.Timedelta("25.4s")
     [(labels, score, limit)] = list(scores_at(store, now, LiveLevels(prom.url)))
-    minute = now.floor("1min")
-    window = frame.loc[minute - pd.Timedelta("1D") + pd.Timedelta("1min"):minute]
+    at = now.floor("s")  # the scrape's second, as Prometheus' range query ends there
+    window = _frame(workload, at - pd.Timedelta("1D"), at)
+    assert window.index[-1] == at
     assert score == pytest.approx(float(model.score(window).iloc[-1]), rel=1e-9)
     assert 0.0 <= score <= 1.0 and limit == model.default_threshold
     assert labels["strategy"] == "forest" and "sli" not in labels and "instance" in labels
@@ -67,11 +69,75 @@ def test_without_prometheus_or_data_the_score_is_absent_not_zero(workload, fores
     for live, said in ((None, False), (nowhere, True), (nowhere, False)):
         [(_, score, limit)] = list(scores_at(store, now, live))
         assert score is None and limit == 0.5
-        assert ("no anomaly score of" in capsys.readouterr().err) == said  # once
+        assert ("no recent values of its SLIs" in capsys.readouterr().err) == said  # once
     names = {s.name: s.samples for m in BandCollector(store, clock=now.timestamp,
                                                        live=None).collect() for s in [m]}
     assert names["imanalytics_baseline_anomaly_score"] == []
     assert len(names["imanalytics_baseline_anomaly_threshold"]) == 1
+
+
+def test_stderr_says_once_which_score_is_left_out_why_and_when_it_is_back(prom, workload,
+                                                                          forest_dir, capsys):
+    d, _, _ = forest_dir
+    store = open_store(d, trusted=True)
+    live = LiveLevels(prom.url)
+    end = pd.Timestamp(workload.end)
+    for _ in range(3):  # an hour after the data ends: no SLI value now
+        [(labels, score, _)] = list(scores_at(store, end + pd.Timedelta("1h"), live))
+        assert score is None
+    name = "imanalytics_baseline_anomaly_score{" + ",".join(
+        f'{k}="{v}"' for k, v in sorted(labels.items())) + "}"
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"serve-baselines: no {name} in this scrape, nor in later ones ")
+    assert line.endswith(f"Prometheus has no value of {KEYS[0]} ({_expr(KEYS[0])}) now")
+    for expected in (f"serve-baselines: {name} is served again", ""):
+        [(_, score, _)] = list(scores_at(store, end - pd.Timedelta("3h"), live))
+        assert score is not None and capsys.readouterr().err.strip() == expected
+
+
+def test_prometheus_down_is_said_once_for_the_bands_and_once_for_the_score(forest_dir, workload,
+                                                                          tmp_path, capsys):
+    d, _, frame = forest_dir
+    forest = open_store(d, trusted=True)
+    alone = SeasonalProfile(season="none").fit(frame[KEYS[0]].dropna())
+    labels = forest.series[0].labels
+    pairs = [(s, forest.models[s.file]) for s in forest.series]
+    pairs.append((ServedSeries("e2e_alone", labels, "seasonal", 3.0, "upper",
+                               query=_expr(KEYS[0])), alone))
+    store = open_store(save_baselines(tmp_path / "b", pairs), trusted=True)
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens
+    collector = BandCollector(store, clock=pd.Timestamp(workload.end).timestamp,
+                              live=LiveLevels(url))
+    for _ in range(3):
+        scraped = {m.name: m.samples for m in collector.collect()}
+        assert scraped["imanalytics_baseline_anomaly_score"] == []
+    bands, score = capsys.readouterr().err.splitlines()  # said once, bands first
+    assert bands.startswith(f"serve-baselines: bands of {_expr(KEYS[0])} from the fitted state "
+                            "only (imanalytics_baseline_following 0): Prometheus at " + url)
+    assert score.startswith("serve-baselines: no imanalytics_baseline_anomaly_score{")
+    assert f"no recent values of its SLIs: Prometheus at {url}" in score
+    assert "anomaly" not in bands and "fitted state" not in score
+
+
+def test_without_prometheus_the_start_says_the_scores_need_it(forest_dir, capsys):
+    d, _, _ = forest_dir
+    stop = threading.Event()
+    stop.set()  # serve, say what it serves, and stop at once
+    serve(d, port=free_port(), trusted=True, stop=stop)
+    err = capsys.readouterr().err
+    assert ("no imanalytics_baseline_anomaly_score for the 1 isolation forest(s): the score is "
+            "read from the SLIs' recent values, which needs --prometheus URL") in err
+
+
+def _expr(key: str) -> str:
+    return next(s.expr for s in slis() if s.key == key)
+
+
+def _frame(workload, start, end) -> pd.DataFrame:
+    """The forest's SLIs of the workload on the 1 m grid from `start` to `end`."""
+    chosen = {s.key: s for s in slis() if s.key in KEYS}
+    frames = {k: evaluate(s.expr, workload.series, start, end, "1m") for k, s in chosen.items()}
+    return pd.DataFrame({k: f[f.columns[0]] for k, f in frames.items()})
 
 
 def _readme_rules() -> str:

@@ -25,7 +25,7 @@ from prometheus_client.core import Metric
 
 from ..errors import ImanalyticsError
 from .live import band_now, follows
-from .score import scores_at
+from .score import SCORE, scores_at
 from .store import ServedSeries, Store
 
 PREFIX = "imanalytics_baseline_"
@@ -100,14 +100,14 @@ class BandCollector:
     def _scores(self, now: pd.Timestamp) -> list[Metric]:
         """The forests' thresholds, and their anomaly scores when read from Prometheus
         (absent otherwise: a missing score must not read as a normal 0)."""
-        score = Metric(f"{PREFIX}anomaly_score", "Multi-SLI isolation forest's anomaly "
-                       "score in [0, 1] at the latest complete minute.", "gauge")
+        score = Metric(SCORE, "Multi-SLI isolation forest's anomaly score in [0, 1] at the "
+                       "scrape time.", "gauge")
         threshold = Metric(f"{PREFIX}anomaly_threshold",
                            "Score above which the forest calls the SLIs' state anomalous.",
                            "gauge")
         for labels, value, limit in scores_at(self.store, now, self.live):
             if value is not None:
-                score.add_sample(f"{PREFIX}anomaly_score", labels, value)
+                score.add_sample(SCORE, labels, value)
             threshold.add_sample(f"{PREFIX}anomaly_threshold", labels, limit)
         return [score, threshold]
 
@@ -158,16 +158,36 @@ def bands_at(store: Store, index: pd.DatetimeIndex, live=None):
 
 def _followed(series: ServedSeries, model, now, live, recent: dict) -> dict | None:
     window = follows(model, series.column) if live is not None and series.query else None
-    if window is None or live.spent():
+    if window is None or _spent(live):
         return None
     key = (series.query, window)
     if key not in recent:
         recent[key] = live.recent(series.query, window, now)
+        what = f"bands of {series.query}"
+        if recent[key] is None:
+            live.say_once(what, f"{what} from the fitted state only "
+                          f"(imanalytics_baseline_following 0): {live.why[series.query]}")
+        else:
+            live.well(what, f"{what} follow the recent level again")
     found = (recent[key] or {}).get(tuple(sorted(series.labels.items())))
     if found is None or not found.notna().any():
         return None
+    what = f"band of {series.describe()}"
     try:
-        return band_now(model, found, now, series.sensitivity)
+        band = band_now(model, found, now, series.sensitivity)
     except (ImanalyticsError, ValueError) as exc:  # odd recent data: keep the fitted band
-        live.report(series.describe(), str(exc))
+        live.say_once(what, f"{what} from the fitted state only: {exc}")
         return None
+    live.well(what, f"{what} follows the recent level again")
+    return band
+
+
+def _spent(live) -> bool:
+    """Whether the scrape's budget is used up: the remaining bands come from the fitted
+    state (their `following` gauge is 0); said once."""
+    if not live.spent():
+        return False
+    live.say_once("budget", f"a scrape used up its {live.budget:g}s for recent data; its "
+                  "remaining bands come from the fitted state only "
+                  "(imanalytics_baseline_following 0)")
+    return True

@@ -31,7 +31,8 @@ BUDGET_S = 6.0
 
 
 class LiveLevels:
-    """Recent values of the SLIs, one range query per query text and scrape."""
+    """Recent values of the SLIs, one range query per query text and scrape; and what
+    stderr has said is failing, so each failure is said once until it is well again."""
 
     def __init__(self, url: str, timeout: float = TIMEOUT_S, budget: float = BUDGET_S):
         from ..source import PromSource
@@ -39,44 +40,39 @@ class LiveLevels:
         self.source = PromSource(url, timeout=timeout, retries=0, progress=False)
         self.budget = budget
         self.until = float("inf")
-        self.failing: set[str] = set()
-        self.warned = False
+        self.said: set[str] = set()
+        self.why: dict[str, str] = {}  # query -> why Prometheus did not answer it
 
     def begin_scrape(self) -> None:
         self.until = time.monotonic() + self.budget
 
     def spent(self) -> bool:
-        """Whether this scrape's budget is used up: the remaining bands come from the
-        fitted state (their `following` gauge is 0); said once on stderr."""
-        if time.monotonic() <= self.until:
-            return False
-        if not self.warned:
-            print(f"serve-baselines: a scrape used up its {self.budget:g}s for recent data; "
-                  "its remaining bands come from the fitted state only "
-                  "(imanalytics_baseline_following 0)", file=sys.stderr, flush=True)
-            self.warned = True
-        return True
+        """Whether this scrape's budget for reading Prometheus is used up."""
+        return time.monotonic() > self.until
 
     def recent(self, query: str, window: pd.Timedelta, now: pd.Timestamp
                ) -> dict[tuple, pd.Series] | None:
         """Each series of `query` over ``(now - window, now]`` at 1 m, by its sorted labels;
-        None when Prometheus cannot answer or the scrape's budget is spent (said once on
-        stderr until it answers again)."""
-        if self.spent():
-            return None
+        None when Prometheus cannot answer (``why[query]`` says why)."""
         try:  # the grid ends at the scrape time, so the latest value counts at once
             frame = self.source.range(query, now - window, now, STEP)
         except (ImanalyticsError, OSError) as exc:
-            return self.report(query, str(exc))
-        self.failing.discard(query)
+            self.why[query] = str(exc)
+            return None
+        self.why.pop(query, None)
         return {_key(column): frame[column] for column in frame.columns}
 
-    def report(self, what: str, why: str) -> None:
-        """Say once on stderr that the bands of `what` come from the fitted state."""
-        if what not in self.failing:
-            print(f"serve-baselines: bands of {what} from the fitted state only: {why}",
-                  file=sys.stderr, flush=True)
-        self.failing.add(what)
+    def say_once(self, key: str, text: str) -> None:
+        """`text` on stderr, unless `key` was said and is not `well` again since."""
+        if key not in self.said:
+            print(f"serve-baselines: {text}", file=sys.stderr, flush=True)
+            self.said.add(key)
+
+    def well(self, key: str, text: str) -> None:
+        """`key` works again: `text` on stderr if its failure was said."""
+        if key in self.said:
+            self.said.discard(key)
+            print(f"serve-baselines: {text}", file=sys.stderr, flush=True)
 
     def close(self) -> None:
         self.source.close()

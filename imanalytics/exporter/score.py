@@ -1,10 +1,10 @@
-"""The multi-SLI isolation forest's anomaly score at the latest complete minute.
+"""The multi-SLI isolation forest's anomaly score at the moment of the scrape.
 
 With ``--prometheus URL`` the exporter reads each forest's SLIs over its `adapt` window
-(one range query per query text, inside the scrape's budget, as `live` does for bands)
-and serves the forest's own `score` of that frame at the latest complete minute. Without
+(one range query per query text and scrape, inside the scrape's budget, as `live` does for
+bands) and serves the forest's own `score` of that frame at the scrape's second. Without
 the data no score is served (never a made-up 0 that would read as "normal"); stderr says
-so once.
+once which scores are left out and why, and again when they are back.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import pandas as pd
 from ..baselines import checks
 from ..errors import ImanalyticsError
 from .store import Store
+
+SCORE = "imanalytics_baseline_anomaly_score"
 
 
 def forests(store: Store) -> dict[str, list]:
@@ -42,50 +44,77 @@ def threshold(model) -> float:
 
 def scores_at(store: Store, now: pd.Timestamp, live):
     """(labels, score, threshold) of every served forest; score None when Prometheus
-    (`live`, None without it) has not its SLIs at the latest complete minute before `now`."""
-    minute = now.floor("1min")
+    (`live`, None without it) has not its SLIs at `now` (to the second)."""
+    at = now.floor("s")
+    fetched: dict[tuple, dict | None] = {}  # this scrape's range queries
+    left_out: dict[str, list[str]] = {}  # why -> scores left out of this scrape
     for file, served in forests(store).items():
         model = store.models[file]
-        yield score_labels(served), _score(file, model, served, minute, live), threshold(model)
+        labels = score_labels(served)
+        score = None
+        if live is not None:
+            score, why = _score(model, served, at, live, fetched)
+            name = _series_name(labels)
+            if score is None:
+                left_out.setdefault(why, []).append(name)
+            else:
+                live.well(name, f"{name} is served again")
+        yield labels, score, threshold(model)
+    for why, names in left_out.items():
+        _say_left_out(live, names, why)
 
 
-def _score(file: str, model, served: list, minute: pd.Timestamp, live) -> float | None:
-    if live is None:
-        return None
-    frame = _recent_frame(model, served, minute, live)
+def _score(model, served: list, at: pd.Timestamp, live, fetched: dict
+           ) -> tuple[float | None, str]:
+    """The forest's score at `at`, or None and why not."""
+    frame, why = _recent_frame(model, served, at, live, fetched)
     if frame is None:
-        return None
+        return None, why
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # short or gappy recent data
-            score = float(model.score(frame).iloc[-1])
+            return float(model.score(frame).iloc[-1]), ""
     except (ImanalyticsError, ValueError) as exc:
-        return _say(live, file, str(exc))
-    live.failing.discard(f"anomaly score of {file}")
-    return score
+        return None, f"the forest cannot score its SLIs' recent values: {exc}"
 
 
-def _recent_frame(model, served: list, minute: pd.Timestamp, live) -> pd.DataFrame | None:
-    """The model's columns over its adapt window up to `minute`; None (said once) when a
-    column has no value at `minute`."""
+def _recent_frame(model, served: list, at: pd.Timestamp, live, fetched: dict
+                  ) -> tuple[pd.DataFrame | None, str]:
+    """The model's columns over its adapt window up to `at`, or None and why: every
+    column needs a value at `at`."""
     window = pd.Timedelta(checks.duration_ns(model.adapt, "adapt"), "ns")
     columns = {}
     for series in served:
-        found = None
-        if series.query and not live.spent():
-            found = (live.recent(series.query, window, minute) or {}).get(
-                tuple(sorted(series.labels.items())))
-        if found is None or minute not in found.index or pd.isna(found.loc[minute]):
-            _say(live, series.file, f"no recent value of {series.describe()}")
-            return None
-        columns[series.column] = found[found.index <= minute]
-    return pd.DataFrame(columns)[list(model.columns_)]
+        if not series.query:
+            return None, f"index.json gives no query for {series.describe()}"
+        key = (series.query, window)
+        if key not in fetched:
+            if live.spent():
+                return None, (f"the scrape's {live.budget:g}s for reading Prometheus were "
+                              "used up before its SLIs were read")
+            fetched[key] = live.recent(series.query, window, at)
+        if fetched[key] is None:
+            return None, f"no recent values of its SLIs: {live.why[series.query]}"
+        found = fetched[key].get(tuple(sorted(series.labels.items())))
+        if found is None or at not in found.index or pd.isna(found.loc[at]):
+            return None, f"Prometheus has no value of {series.sli} ({series.query}) now"
+        columns[series.column] = found[found.index <= at]
+    return pd.DataFrame(columns)[list(model.columns_)], ""
 
 
-def _say(live, file: str, why: str) -> None:
-    """Say once on stderr (until it is served again) that a forest's score is left out."""
-    what = f"anomaly score of {file}"
-    if what not in live.failing:
-        print(f"serve-baselines: no {what} served: {why}", file=sys.stderr, flush=True)
-    live.failing.add(what)
-    return None
+def _say_left_out(live, names: list[str], why: str) -> None:
+    """Say once, for the scores newly left out, that they are and why."""
+    new = [name for name in names if name not in live.said]
+    if not new:
+        return
+    live.said.update(new)
+    shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
+    it = "they" if len(new) > 1 else "it"
+    print(f"serve-baselines: no {shown} in this scrape, nor in later ones until {it} can be "
+          f"computed (thresholds and bands are served as before): {why}",
+          file=sys.stderr, flush=True)
+
+
+def _series_name(labels: dict[str, str]) -> str:
+    pairs = ",".join(f'{k}="{v}"' for k, v in sorted(labels.items()))
+    return f"{SCORE}{{{pairs}}}"

@@ -14,6 +14,7 @@ from prometheus_client import CollectorRegistry, start_http_server
 
 from .collector import BandCollector, bands_at
 from .live import LiveLevels
+from .score import forests
 from .store import ExporterError, Store, load_baselines
 
 DEFAULT_PORT = 9468
@@ -66,6 +67,7 @@ def serve(directory: str | Path, port: int = DEFAULT_PORT, host: str = "127.0.0.
     reload = reload or threading.Event()
     level = f"; levels from {live.source.url}" if live else ""
     print(f"serving {_describe(store)}{level} on http://{host}:{port}/metrics", flush=True)
+    _without_scores(store, live)
     try:
         while not stop.wait(1.0):  # a timed wait lets signal handlers run promptly
             if reload.is_set():
@@ -92,6 +94,17 @@ def _reload(collector: BandCollector, directory, trusted: bool) -> None:
         return
     collector.swap(store)
     print(f"reloaded: serving {_describe(store)}", flush=True)
+    _without_scores(store, collector.live)
+
+
+def _without_scores(store: Store, live) -> None:
+    """Say that forests' anomaly scores need --prometheus, when they are not served."""
+    count = len(forests(store))
+    if live is None and count:
+        print(f"serve-baselines: no imanalytics_baseline_anomaly_score for the {count} "
+              "isolation forest(s): the score is read from the SLIs' recent values, which "
+              "needs --prometheus URL (their thresholds and bands are served)",
+              file=sys.stderr, flush=True)
 
 
 def _describe(store: Store) -> str:
