@@ -7,16 +7,21 @@ import json
 import subprocess
 import sys
 import time
-import urllib.parse
-import urllib.request
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from prometheus_client import CollectorRegistry, Gauge, start_http_server
-from prometheus_client.parser import text_string_to_metric_families
+from exporter_driver import (
+    Exporter,
+    SLISource,
+    api,
+    firing,
+    last_evaluation,
+    vector,
+    wait_for,
+)
 
 from imanalytics.cli import main
 from imanalytics.exporter import (
@@ -33,13 +38,12 @@ from imanalytics.review import backtest
 from imanalytics.review.run import Review
 from imanalytics.rules import check_rules, run_rule_tests
 from imanalytics.sandbox import PrometheusSandbox
-from imanalytics.sandbox.processes import free_port, terminate
+from imanalytics.sandbox.processes import free_port
 from imanalytics.sandbox.workload import simulate
 from imanalytics.slis import slis
 
 # SLI -> the strategy its recommendation uses; both ship through the exporter.
 SHIPPED = {"e2e_latency_p95": "seasonal", "processing_latency_p99": "auto"}
-WAIT_S = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -112,7 +116,7 @@ def test_a_review_without_exported_baselines_removes_the_stale_ones(review, tmp_
 
 def test_prometheus_fires_on_an_incident_and_stays_silent_on_a_normal_value(written, tmp_path):
     exporter = Exporter(written["baselines"])
-    with SLISource() as source:
+    with SLISource(SHIPPED) as source:
         jobs = yaml.safe_load(written["scrape_config"].read_text())["scrape_configs"]
         jobs[0].update(scrape_interval="1s", static_configs=[{"targets": [exporter.target]}])
         jobs.append({"job_name": "im", "honor_labels": True, "scrape_interval": "1s",
@@ -127,24 +131,24 @@ def test_prometheus_fires_on_an_incident_and_stays_silent_on_a_normal_value(writ
 
 
 def _normal_then_incident(prom, source) -> None:
-    centres = _wait_for(lambda: _vector(prom, "imanalytics_baseline_centre"),
+    centres = wait_for(lambda: vector(prom, "imanalytics_baseline_centre"),
                         lambda found: len(found) == 4, "the exporter's bands")
-    uppers = _vector(prom, "imanalytics_baseline_upper")
+    uppers = vector(prom, "imanalytics_baseline_upper")
     for labels, centre in centres.items():
         source.set(labels, centre)
     names = "|".join(s.record for s in slis() if s.key in SHIPPED)
-    _wait_for(lambda: _api(prom, "query", query=f'{{__name__=~"{names}"}}')["result"],
+    wait_for(lambda: api(prom, "query", query=f'{{__name__=~"{names}"}}')["result"],
               lambda found: len(found) == 4, "the SLI series")
-    _wait_for(lambda: _vector(prom, "imanalytics_baseline_following == 1"),
+    wait_for(lambda: vector(prom, "imanalytics_baseline_following == 1"),
               lambda found: len(found) == 4, "bands following the recorded SLIs")
     settled = time.time()
-    _wait_for(lambda: _last_evaluation(prom), lambda t: t > settled + 1,
+    wait_for(lambda: last_evaluation(prom), lambda t: t > settled + 1,
               "a rule evaluation after the normal values arrived")
-    assert _firing(prom) == set()
+    assert firing(prom) == set()
     incident = next(k for k in uppers if dict(k)["sli"] == "e2e_latency_p95"
                     and dict(k)["instance"] == "im-0:9100")
     source.set(incident, 3 * uppers[incident])
-    fired = _wait_for(lambda: _firing(prom), bool, "the alert to fire")
+    fired = wait_for(lambda: firing(prom), bool, "the alert to fire")
     assert fired == {("ImE2eLatencyP95High", "im-0:9100")}
 
 
@@ -156,7 +160,7 @@ def test_a_restarted_exporter_serves_the_same_bands(written):
             before = time.time()
             served.append(exporter.bands())
             after = time.time()
-            fitted = [line for line in exporter._metrics().splitlines() if line.startswith(
+            fitted = [line for line in exporter.metrics().splitlines() if line.startswith(
                 "imanalytics_baseline_fitted_until_timestamp_seconds{")]
             assert len(fitted) == 4 and all(float(line.split()[-1]) == pd.Timestamp(
                 "2026-03-09T00:00:00Z").timestamp() for line in fitted)
@@ -183,7 +187,7 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_served_bands(written, tmp_pat
         exporter.process.send_signal(signal.SIGHUP)
         widened = {k: v + 1.0 for k, v in sensitivities.items()}
         # Bands follow the clock, so wait on the reload itself, not on a change of bands.
-        _wait_for(exporter.sensitivities, lambda s: s == widened, "the reloaded sensitivities")
+        wait_for(exporter.sensitivities, lambda s: s == widened, "the reloaded sensitivities")
         before, wider, after = time.time(), exporter.bands(), time.time()
         assert set(wider) == set(first) and exporter.gauge("reload_success") == 1.0
         wide = open_store(d)
@@ -198,8 +202,8 @@ def test_sighup_reloads_and_a_bad_reload_keeps_the_served_bands(written, tmp_pat
 
         _corrupt_model(d)
         exporter.process.send_signal(signal.SIGHUP)
-        _wait_for(lambda: exporter.gauge("reload_success"), lambda v: v == 0.0,
-                  "the failed reload to show")
+        wait_for(lambda: exporter.gauge("reload_success"), lambda v: v == 0.0,
+                 "the failed reload to show")
         assert set(exporter.bands()) == set(first)
         assert exporter.sensitivities() == widened
         assert exporter.gauge("loaded_timestamp_seconds") == loaded
@@ -400,107 +404,6 @@ def _recommended(sli, row: pd.Series) -> dict:
             "why": "chosen by the test"}
 
 
-class Exporter:
-    """``python -m imanalytics serve-baselines`` as a process on a free loopback port."""
-
-    def __init__(self, directory: Path):
-        self.directory = directory
-        self.extra: list[str] = []  # more command-line options
-        self.port = free_port()
-        self.process = None
-        self.returncode, self.stderr = None, ""
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def __enter__(self):
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "imanalytics", "serve-baselines", "--baselines",
-             str(self.directory), "--port", str(self.port), *self.extra],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-        _wait_for(self._metrics, lambda text: text is not None, "the exporter to serve")
-        return self
-
-    def _metrics(self) -> str | None:
-        if self.process.poll() is not None:
-            raise AssertionError(f"the exporter exited: {self.process.stderr.read()}")
-        try:
-            with urllib.request.urlopen(f"http://{self.target}/metrics", timeout=5) as r:
-                return r.read().decode()
-        except OSError:
-            return None
-
-    def bands(self) -> dict[tuple, float]:
-        """(edge, sorted labels) -> value, from one scrape."""
-        out = {}
-        for family in text_string_to_metric_families(self._metrics()):
-            if family.name.startswith("imanalytics_baseline_") and family.name.rsplit(
-                    "_", 1)[-1] in ("lower", "centre", "upper"):
-                for s in family.samples:
-                    out[(s.name, tuple(sorted(s.labels.items())))] = s.value
-        return out
-
-    def sensitivities(self) -> dict[tuple, float]:
-        """Sorted labels -> the sensitivity each series' band is served at."""
-        return {tuple(sorted(s.labels.items())): s.value
-                for family in text_string_to_metric_families(self._metrics())
-                if family.name == "imanalytics_baseline_sensitivity" for s in family.samples}
-
-    def gauge(self, name: str) -> float:
-        """The value of the exporter's own gauge ``imanalytics_baseline_<name>``."""
-        for family in text_string_to_metric_families(self._metrics()):
-            if family.name == f"imanalytics_baseline_{name}":
-                return family.samples[0].value
-        raise AssertionError(f"imanalytics_baseline_{name} is not served")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            terminate(self.process, timeout=10)
-            self.returncode, self.stderr = self.process.returncode, self.process.stderr.read()
-            self.process.stderr.close()
-            self.process = None
-
-    def __exit__(self, *exc):
-        self.stop()
-
-
-class SLISource:
-    """The SLIs as a live prometheus-client endpoint the test sets, one gauge per SLI, and
-    the recording rules that turn them into the SLIs' recorded series (as in production,
-    where recording rules compute them from the service's metrics)."""
-
-    def __init__(self):
-        self.registry = CollectorRegistry()
-        self.gauges = {s.key: Gauge(f"test_sli_{s.key}", s.title, ["job", "instance"],
-                                    registry=self.registry)
-                       for s in slis() if s.key in SHIPPED}
-        self.port = free_port()
-
-    def recording_rules(self, path: Path) -> Path:
-        rules = [{"record": s.record, "expr": f"test_sli_{s.key}"}
-                 for s in slis() if s.key in SHIPPED]
-        path.write_text(yaml.safe_dump({"groups": [{"name": "slis", "rules": rules}]}))
-        return path
-
-    @property
-    def target(self) -> str:
-        return f"127.0.0.1:{self.port}"
-
-    def set(self, band_labels: tuple, value: float) -> None:
-        labels = dict(band_labels)
-        gauge = self.gauges[labels["sli"]]
-        gauge.labels(job=labels["job"], instance=labels["instance"]).set(value)
-
-    def __enter__(self):
-        self.server, self.thread = start_http_server(self.port, "127.0.0.1", self.registry)
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
-
-
 def _expected(store, epoch: float) -> dict[tuple, float]:
     index = pd.DatetimeIndex([pd.Timestamp(epoch, unit="s", tz="UTC")])
     return {(f"imanalytics_baseline_{edge}", tuple(sorted(series_labels(s).items()))): v
@@ -509,39 +412,3 @@ def _expected(store, epoch: float) -> dict[tuple, float]:
 
 def _index(d: Path) -> dict[str, dict]:
     return {s["file"]: s for s in json.loads((d / "index.json").read_text())["series"]}
-
-
-def _api(prom, path: str, **params):
-    url = f"{prom.url}/api/v1/{path}?{urllib.parse.urlencode(params)}"
-    with urllib.request.urlopen(url, timeout=10) as reply:
-        return json.load(reply)["data"]
-
-
-def _vector(prom, expr: str) -> dict[tuple, float]:
-    found = _api(prom, "query", query=expr)["result"]
-    return {tuple(sorted((k, v) for k, v in r["metric"].items() if k != "__name__")):
-            float(r["value"][1]) for r in found}
-
-
-def _last_evaluation(prom) -> float:
-    groups = _api(prom, "rules")["groups"]
-    times = [pd.Timestamp(g["lastEvaluation"]).timestamp() for g in groups]
-    return min(times) if times else 0.0
-
-
-def _firing(prom) -> set[tuple[str, str]]:
-    return {(a["labels"]["alertname"], a["labels"].get("instance"))
-            for a in _api(prom, "alerts")["alerts"]
-            if a["state"] == "firing" and a["labels"]["alertname"] != "ImBaselineExporterDown"}
-
-
-def _wait_for(probe, done, what: str):
-    deadline = time.monotonic() + WAIT_S
-    while True:
-        value = probe()
-        if done(value):
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up after {WAIT_S:.0f}s waiting for {what} "
-                                 f"(last: {value!r})")
-        time.sleep(0.2)

@@ -4,21 +4,25 @@ equal to the forest's own score; absent (never 0) without the data; its alert ru
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
+from exporter_driver import Exporter, SLISource, firing, last_evaluation, vector, wait_for
 
 from imanalytics.baselines import MultiSLIIsolationForest, SeasonalProfile
 from imanalytics.exporter import ServedSeries, open_store, save_baselines, serve
 from imanalytics.exporter.collector import BandCollector
 from imanalytics.exporter.live import LiveLevels
 from imanalytics.exporter.score import scores_at
+from imanalytics.exporter.scrape import JOB
 from imanalytics.frames import parse_series
 from imanalytics.promql import evaluate
 from imanalytics.rules import check_rules, run_rule_tests
 from imanalytics.samples import NAME
+from imanalytics.sandbox import PrometheusSandbox
 from imanalytics.sandbox.processes import free_port
 from imanalytics.slis import slis
 
@@ -127,6 +131,98 @@ def test_without_prometheus_the_start_says_the_scores_need_it(forest_dir, capsys
     err = capsys.readouterr().err
     assert ("no imanalytics_baseline_anomaly_score for the 1 isolation forest(s): the score is "
             "read from the SLIs' recent values, which needs --prometheus URL") in err
+
+
+# --- end to end: a real Prometheus scrapes the score and evaluates README's rules --------
+
+TOGETHER = ("delivery_failure_ratio", "processing_latency_p99", "e2e_latency_p95")
+
+
+@pytest.fixture(scope="module")
+def fleet_forests(workload, tmp_path_factory):
+    """One forest of three SLIs per instance, fitted on the workload, served from a directory
+    whose queries are the SLIs' recorded series."""
+    chosen = [s for s in slis() if s.key in TOGETHER]
+    end = pd.Timestamp(workload.end)
+    frames = {s.key: evaluate(s.expr, workload.series, end - pd.Timedelta("2D"), end, "1m")
+              for s in chosen}
+    pairs = []
+    for column in frames[chosen[0].key].columns:
+        labels = {n: v for n, v in parse_series(column).items() if n != NAME}
+        frame = pd.DataFrame({k: f[column] for k, f in frames.items()}).dropna()
+        model = MultiSLIIsolationForest(n_estimators=50, season="none").fit(frame)
+        pairs += [(ServedSeries(s.key, labels, "forest", 4.0, "upper", column=s.key,
+                                query=s.record), model) for s in chosen]
+    return save_baselines(tmp_path_factory.mktemp("fleet") / "b", pairs)
+
+
+def test_prometheus_scrapes_the_score_and_readme_rules_fire_on_slis_moving_together(
+        fleet_forests, tmp_path):
+    exporter = Exporter(fleet_forests)
+    exporter.extra = ["--trusted"]
+    with SLISource(TOGETHER) as source:
+        jobs = [{"job_name": job, "honor_labels": True, "scrape_interval": "1s",
+                 "static_configs": [{"targets": [target]}]}
+                for job, target in ((JOB, exporter.target), ("im", source.target))]
+        rules = [source.recording_rules(tmp_path / "sli.rules.yml"),
+                 _readme_rules_at_once(tmp_path / "score.rules.yml")]
+        with PrometheusSandbox([], rule_files=rules, evaluation_interval="1s",
+                               scrape_configs=jobs) as prom:
+            exporter.extra += ["--prometheus", prom.url]  # the score reads the recorded SLIs
+            with exporter:
+                _missing_normal_together_missing(prom, source)
+    assert exporter.returncode == 0 and "Traceback" not in exporter.stderr
+    # Said once each: both scores left out at start, back, and one left out at the end.
+    said = exporter.stderr.splitlines()
+    assert sum("in this scrape, nor in later ones" in line for line in said) == 2, said
+    assert sum(line.endswith("is served again") for line in said) == 2, said
+
+
+def _readme_rules_at_once(path: Path) -> Path:
+    """README's score rules with ``for: 0s``: its 5 and 15 minutes would outlast the test;
+    nothing else is changed."""
+    doc = yaml.safe_load(_readme_rules())
+    for group in doc["groups"]:
+        for rule in group["rules"]:
+            assert "for" in rule
+            rule["for"] = "0s"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+def _missing_normal_together_missing(prom, source) -> None:
+    thresholds = wait_for(lambda: vector(prom, "imanalytics_baseline_anomaly_threshold"),
+                          lambda found: len(found) == 2, "the forests' thresholds")
+    instances = sorted(dict(k)["instance"] for k in thresholds)
+    # No SLI has a value yet: no score, so the score-missing alert fires for both forests.
+    wait_for(lambda: firing(prom), lambda f: f == {("ImAnomalyScoreMissing", i)
+                                                   for i in instances}, "the score missing")
+    assert vector(prom, "imanalytics_baseline_anomaly_score") == {}
+    centres = vector(prom, 'imanalytics_baseline_centre{strategy="forest"}')
+    assert len(centres) == 3 * 2
+    for labels, centre in centres.items():
+        source.set(labels, centre)
+    scores = wait_for(lambda: vector(prom, "imanalytics_baseline_anomaly_score"),
+                      lambda found: len(found) == 2, "the scores of normal values")
+    assert all(v < 0.5 for v in scores.values()), scores
+    settled = time.time()
+    wait_for(lambda: last_evaluation(prom), lambda t: t > settled + 1,
+             "a rule evaluation after the scores arrived")
+    assert firing(prom) == set()
+    # Instance 0's three SLIs move out together, each by a band's half-width (4 spreads).
+    uppers = vector(prom, 'imanalytics_baseline_upper{strategy="forest"}')
+    for labels, upper in uppers.items():
+        if dict(labels)["instance"] == instances[0]:
+            source.set(labels, upper)
+    wait_for(lambda: firing(prom), lambda f: f == {("ImSLIsAnomalousTogether", instances[0])},
+             "the forest's alert")
+    # Instance 1's SLIs stop: its score goes missing; instance 0's alert stands.
+    for labels in centres:
+        if dict(labels)["instance"] == instances[1]:
+            source.remove(labels)
+    wait_for(lambda: firing(prom), lambda f: f == {("ImSLIsAnomalousTogether", instances[0]),
+                                                   ("ImAnomalyScoreMissing", instances[1])},
+             "the score of the stopped SLIs missing")
 
 
 def _expr(key: str) -> str:
