@@ -225,8 +225,19 @@ class MultiSLIIsolationForest(BaseEstimator):
         self._require_fitted()
         frame = self._frame(frame)[self.columns_]
         raw = -self.forest_.score_samples(self._features(frame))
+        return pd.Series(self._calibrated(raw), index=frame.index, name="score")
+
+    def latest_score(self, frame) -> float:
+        """``score(frame).iloc[-1]`` without scoring the other rows through the forest (the
+        per-column bands still use the whole frame): about half the cost on a day at 1 m."""
+        self._require_fitted()
+        frame = self._frame(frame)[self.columns_]
+        raw = -self.forest_.score_samples(self._features(frame)[-1:])
+        return float(self._calibrated(raw)[0])
+
+    def _calibrated(self, raw: np.ndarray) -> np.ndarray:
         u = np.maximum(raw - self.raw_median_, 0.0) / self.raw_scale_
-        return pd.Series(u * u / (u * u + 1.0), index=frame.index, name="score")
+        return u * u / (u * u + 1.0)
 
     def signed_score(self, frame) -> pd.Series:
         return self.score(frame)  # no side: the forest only says "unusual together"

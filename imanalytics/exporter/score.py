@@ -73,7 +73,7 @@ def _score(model, served: list, at: pd.Timestamp, live, fetched: dict
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # short or gappy recent data
-            return float(model.score(frame).iloc[-1]), ""
+            return model.latest_score(frame), ""
     except (ImanalyticsError, ValueError) as exc:
         return None, f"the forest cannot score its SLIs' recent values: {exc}"
 
