@@ -26,6 +26,7 @@ def scrape_config(targets: list[str], interval: str = SCRAPE_INTERVAL) -> str:
     comment = ("# Add to prometheus.yml. It scrapes the baseline exporter, run beside this folder\n"
                "# as: python -m imanalytics serve-baselines --baselines baselines --port 9468\n"
                "#     --prometheus <this Prometheus' URL>\n"
+               "# (plus --trusted when it serves QuantileGBM or isolation-forest models).\n"
                "# honor_labels keeps the job/instance of the SLI series each band is for.\n")
     return HEADER + comment + yaml.safe_dump(doc, sort_keys=False)
 
