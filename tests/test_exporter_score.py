@@ -99,6 +99,18 @@ def test_stderr_says_once_which_score_is_left_out_why_and_when_it_is_back(prom, 
         assert score is not None and capsys.readouterr().err.strip() == expected
 
 
+def test_no_score_starts_once_the_scrapes_budget_is_used_up(prom, workload, forest_dir,
+                                                             capsys):
+    d, _, _ = forest_dir
+    store = open_store(d, trusted=True)
+    live = LiveLevels(prom.url, budget=0.0)
+    live.begin_scrape()  # as each scrape does before its bands
+    [(_, score, _)] = list(scores_at(store, pd.Timestamp(workload.end), live))
+    assert score is None
+    assert capsys.readouterr().err.strip().endswith(
+        "the scrape's 0s for recent data were used up before its turn")
+
+
 def test_prometheus_down_is_said_once_for_the_bands_and_once_for_the_score(forest_dir, workload,
                                                                           tmp_path, capsys):
     d, _, frame = forest_dir

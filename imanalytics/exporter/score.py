@@ -82,6 +82,9 @@ def _recent_frame(model, served: list, at: pd.Timestamp, live, fetched: dict
                   ) -> tuple[pd.DataFrame | None, str]:
     """The model's columns over its adapt window up to `at`, or None and why: every
     column needs a value at `at`."""
+    if live.spent():  # no new query or score once the scrape's budget is used up
+        return None, (f"the scrape's {live.budget:g}s for recent data were used up before "
+                      "its turn")
     window = pd.Timedelta(checks.duration_ns(model.adapt, "adapt"), "ns")
     columns = {}
     for series in served:
@@ -89,9 +92,6 @@ def _recent_frame(model, served: list, at: pd.Timestamp, live, fetched: dict
             return None, f"index.json gives no query for {series.describe()}"
         key = (series.query, window)
         if key not in fetched:
-            if live.spent():
-                return None, (f"the scrape's {live.budget:g}s for reading Prometheus were "
-                              "used up before its SLIs were read")
             fetched[key] = live.recent(series.query, window, at)
         if fetched[key] is None:
             return None, f"no recent values of its SLIs: {live.why[series.query]}"
