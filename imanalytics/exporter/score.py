@@ -19,6 +19,7 @@ from ..errors import ImanalyticsError
 from .store import Store
 
 SCORE = "imanalytics_baseline_anomaly_score"
+OVER_BUDGET = "the scrape's budget for recent data is used up"
 
 
 def forests(store: Store) -> dict[str, list]:
@@ -47,21 +48,52 @@ def scores_at(store: Store, now: pd.Timestamp, live):
     (`live`, None without it) has not its SLIs at `now` (to the second)."""
     at = now.floor("s")
     fetched: dict[tuple, dict | None] = {}  # this scrape's range queries
-    left_out: dict[str, list[str]] = {}  # why -> scores left out of this scrape
+    said = Said()
     for file, served in forests(store).items():
         model = store.models[file]
         labels = score_labels(served)
         score = None
         if live is not None:
             score, why = _score(model, served, at, live, fetched)
-            name = _series_name(labels)
-            if score is None:
-                left_out.setdefault(why, []).append(name)
-            else:
-                live.well(name, f"{name} is served again")
+            said.add(_series_name(labels), score, why)
         yield labels, score, threshold(model)
-    for why, names in left_out.items():
-        _say_left_out(live, names, why)
+    if live is not None:
+        said.tell(live)
+
+
+class Said:
+    """What one scrape has to say on stderr about the scores: those newly left out (by
+    why), those back, and how many the scrape's budget left out; each said once."""
+
+    def __init__(self):
+        self.left_out: dict[str, list[str]] = {}
+        self.back: list[str] = []
+        self.over_budget = 0
+
+    def add(self, name: str, score: float | None, why: str) -> None:
+        if score is not None:
+            self.back.append(name)
+        elif why is OVER_BUDGET:  # which forests miss the budget varies between scrapes
+            self.over_budget += 1
+        else:
+            self.left_out.setdefault(why, []).append(name)
+
+    def tell(self, live) -> None:
+        back = [name for name in self.back if name in live.said]
+        if back:
+            live.said.difference_update(back)
+            _say(f"{_names(back)} {'are' if len(back) > 1 else 'is'} served again")
+        for why, names in self.left_out.items():
+            new = [name for name in names if name not in live.said]
+            if new:
+                live.said.update(new)
+                they = "they" if len(new) > 1 else "it"
+                _say(f"no {_names(new)} in this scrape, nor in later ones until {they} can "
+                     f"be computed (thresholds and bands are served as before): {why}")
+        if self.over_budget:
+            live.say_once(OVER_BUDGET, f"a scrape used up its {live.budget:g}s for recent "
+                          f"data before {self.over_budget} anomaly score(s) were computed: "
+                          f"those are left out of it ({SCORE} absent for them; said once)")
 
 
 def _score(model, served: list, at: pd.Timestamp, live, fetched: dict
@@ -83,8 +115,7 @@ def _recent_frame(model, served: list, at: pd.Timestamp, live, fetched: dict
     """The model's columns over its adapt window up to `at`, or None and why: every
     column needs a value at `at`."""
     if live.spent():  # no new query or score once the scrape's budget is used up
-        return None, (f"the scrape's {live.budget:g}s for recent data were used up before "
-                      "its turn")
+        return None, OVER_BUDGET
     window = pd.Timedelta(checks.duration_ns(model.adapt, "adapt"), "ns")
     columns = {}
     for series in served:
@@ -102,17 +133,12 @@ def _recent_frame(model, served: list, at: pd.Timestamp, live, fetched: dict
     return pd.DataFrame(columns)[list(model.columns_)], ""
 
 
-def _say_left_out(live, names: list[str], why: str) -> None:
-    """Say once, for the scores newly left out, that they are and why."""
-    new = [name for name in names if name not in live.said]
-    if not new:
-        return
-    live.said.update(new)
-    shown = ", ".join(new[:3]) + (f" and {len(new) - 3} more" if len(new) > 3 else "")
-    it = "they" if len(new) > 1 else "it"
-    print(f"serve-baselines: no {shown} in this scrape, nor in later ones until {it} can be "
-          f"computed (thresholds and bands are served as before): {why}",
-          file=sys.stderr, flush=True)
+def _names(names: list[str]) -> str:
+    return ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+
+
+def _say(text: str) -> None:
+    print(f"serve-baselines: {text}", file=sys.stderr, flush=True)
 
 
 def _series_name(labels: dict[str, str]) -> str:
