@@ -218,7 +218,7 @@ def _missing_normal_together_missing(prom, source) -> None:
         source.set(labels, centre)
     scores = wait_for(lambda: vector(prom, "imanalytics_baseline_anomaly_score"),
                       lambda found: len(found) == 2, "the scores of normal values")
-    assert all(v < 0.5 for v in scores.values()), scores
+    assert all(scores[k] < thresholds[k] for k in thresholds), scores
     settled = time.time()
     wait_for(lambda: last_evaluation(prom), lambda t: t > settled + 1,
              "a rule evaluation after the scores arrived")
