@@ -6,6 +6,7 @@
 - `collector`: the bands as gauges ``imanalytics_baseline_{lower,centre,upper}``,
   computed at each scrape;
 - `live`: bands that follow each SLI's recent level, read from Prometheus;
+- `score`: the multi-SLI isolation forests' anomaly score, read the same way;
 - `scrape`: the scrape job for ``prometheus.yml`` and the exporter-down alert;
 - `server`: ``python -m imanalytics serve-baselines``.
 """
