@@ -17,6 +17,11 @@ What it does, in order:
 4. Returns a fitted `SeasonalProfile` with that season ("none" when there is no rhythm or
    less than two days): medians and MADs are robust to incidents in the history, the
    per-season levels and the trailing-median level following absorb level shifts.
+5. Without a daily rhythm it adds the profile's level-shift score over `SHIFT_WINDOW`: a
+   one-level profile re-levelled daily sees a slow excursion (a machine warming over a
+   day) only as a sustained deviation inside the band. With a rhythm it does not: the
+   slot profile already holds the daily swing, and the residual left around its busy hours
+   (latency rising with load) is no incident.
 
 Its `score` and `default_threshold` (0.5: the band edge, 4 spreads from the centre)
 are what threshold reviews and the CLI use when nobody chose an estimator.
@@ -38,6 +43,7 @@ MIN_ACF = 0.3  # weaker day-to-day resemblance is not worth a profile
 RHYTHM_MARGIN = 0.1  # acf(1d) must beat acf(12h) by this much
 WEEKLY_MARGIN = 0.05  # acf(1w) must beat acf(1d) by this much
 WEEKLY_SPREAD_GAIN = 0.9  # a weekly profile must cut the daily one's spread by 10 %
+SHIFT_WINDOW = "12h"  # level-shift score of series without a rhythm (half a day)
 
 
 @dataclass(frozen=True)
@@ -50,9 +56,11 @@ class Choice:
     cadence: pd.Timedelta
     span: pd.Timedelta
     acf: dict[str, float]
+    shift: str | None = None
 
     def estimator(self) -> SeasonalProfile:
-        return SeasonalProfile(season=self.season, slot=self.slot, adapt=self.adapt)
+        return SeasonalProfile(season=self.season, slot=self.slot, adapt=self.adapt,
+                               shift=self.shift)
 
 
 def auto(series) -> SeasonalProfile:
@@ -77,7 +85,8 @@ def choose(series) -> Choice:
     if season == "day" and span >= WEEKS_FOR_WEEKLY * WEEK_NS and _weekly_fits_better(clean, slot):
         season = "week"
     return Choice(season=season, slot=slot, adapt=_adapt(span),
-                  cadence=pd.Timedelta(cadence, "ns"), span=pd.Timedelta(span, "ns"), acf=acf)
+                  cadence=pd.Timedelta(cadence, "ns"), span=pd.Timedelta(span, "ns"), acf=acf,
+                  shift=SHIFT_WINDOW if season == "none" else None)
 
 
 def _slot(cadence_ns: int) -> str:
