@@ -484,6 +484,17 @@ def test_auto_detects_seasonality():
     assert choose(noise).season == "none"
 
 
+def test_auto_sees_a_weekly_cycle_through_a_slow_drift():
+    """A room's temperature: 5 degrees cooler at weekends, drifting 16 over the seasons."""
+    index = pd.date_range(START, periods=10 * 7 * 24, freq="1h", tz="UTC")
+    days = (index - START) / pd.Timedelta("1D")
+    drift = 8 * np.sin(2 * np.pi * days / 70)
+    weekend = (index.day_of_week >= 5).astype(float)
+    noise = np.random.default_rng(0).normal(0, 0.7, len(index))
+    choice = choose(pd.Series(70 + drift - 5 * weekend + noise, index=index))
+    assert choice.season == "week" and choice.shift is None
+
+
 def test_auto_adds_the_shift_score_only_without_a_rhythm():
     assert choose(rhythm(10)).shift is None
     assert auto(rhythm(10)).shift is None
