@@ -17,6 +17,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from imanalytics.baselines import (
     AdaptiveBand,
+    AlertPolicy,
     BaselineError,
     BaselineInputError,
     ConstantSeriesWarning,
@@ -481,6 +482,71 @@ def test_auto_detects_seasonality():
     index = rhythm(10).index
     noise = pd.Series(rng.standard_normal(len(index)) + 5, index=index)
     assert choose(noise).season == "none"
+
+
+def test_auto_sees_a_weekly_cycle_through_a_slow_drift():
+    """A room's temperature: 5 degrees cooler at weekends, drifting 16 over the seasons."""
+    index = pd.date_range(START, periods=10 * 7 * 24, freq="1h", tz="UTC")
+    days = (index - START) / pd.Timedelta("1D")
+    drift = 8 * np.sin(2 * np.pi * days / 70)
+    weekend = (index.day_of_week >= 5).astype(float)
+    noise = np.random.default_rng(0).normal(0, 0.7, len(index))
+    choice = choose(pd.Series(70 + drift - 5 * weekend + noise, index=index))
+    assert choice.season == "week" and choice.shift is None
+
+
+def test_auto_adds_the_shift_score_only_without_a_rhythm():
+    assert choose(rhythm(10)).shift is None
+    assert auto(rhythm(10)).shift is None
+    rng = np.random.default_rng(0)
+    flat = pd.Series(rng.standard_normal(len(rhythm(10))) + 5, index=rhythm(10).index)
+    assert choose(flat).shift == "12h" and auto(flat).shift_scale_ > 0
+
+
+def test_auto_catches_a_sustained_small_shift_without_a_rhythm():
+    """Half a day 0.45 band half-widths up: no single value leaves the band."""
+    rng = np.random.default_rng(1)
+    index = rhythm(16).index
+    values = pd.Series(rng.standard_normal(len(index)) + 50, index=index)
+    history = values.iloc[:-2 * 288]
+    model = auto(history)
+    live = values.copy()
+    shifted = slice(len(live) - 2 * 288, len(live) - 2 * 288 + 144)
+    half_width = (model.bands(live)["upper"] - model.bands(live)["centre"]).iloc[shifted]
+    live.iloc[shifted] += 0.45 * half_width
+    plain = choose(history).estimator().set_params(shift=None).fit(history)
+    policy = AlertPolicy()
+    assert policy.alerts(plain.score(live).iloc[shifted]).empty
+    assert not policy.alerts(model.score(live).iloc[shifted]).empty
+    assert policy.alerts(model.score(values).iloc[-2 * 288:]).empty  # quiet without it
+    nudged = values.copy()  # a shift too small to page about, however steady
+    nudged.iloc[shifted] += 0.15 * half_width
+    assert policy.alerts(model.score(nudged).iloc[-2 * 288:]).empty
+
+
+def test_auto_is_quiet_on_a_mostly_zero_ratio():
+    """Sparse errors: the median is 0, so every window's mean deviation sits above it."""
+    rng = np.random.default_rng(3)
+    index = rhythm(16).index
+    ratio = pd.Series(rng.binomial(40, 0.002, len(index)) / 40, index=index)
+    model = auto(ratio.iloc[:-2 * 288])
+    assert model.shift is not None and model.shift_centre_ > 0
+    assert model.score(ratio).iloc[-2 * 288:].quantile(0.99) < 0.5
+
+
+def test_shift_score_ends_with_the_incident_it_did_not_cause():
+    """Values outside the band are the value score's: an hour far out must not hold the
+    window's mean up for the twelve hours after it."""
+    rng = np.random.default_rng(4)
+    index = rhythm(16).index
+    values = pd.Series(rng.standard_normal(len(index)) + 50, index=index)
+    model = auto(values.iloc[:-2 * 288])
+    hit = values.copy()
+    start = len(hit) - 2 * 288
+    hit.iloc[start:start + 12] += 40  # an hour far outside the band
+    scores = model.score(hit)
+    assert scores.iloc[start + 6] > 0.9
+    assert scores.iloc[start + 24:].max() < 0.5
 
 
 def test_auto_aligns_scores_with_irregular_duplicated_shuffled_rows():

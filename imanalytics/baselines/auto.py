@@ -7,7 +7,8 @@ What it does, in order:
    order with one value per timestamp (median of duplicates) — the input itself may be
    irregular, duplicated or out of order; `score` answers row by row in the input's order.
 2. Picks a slot: the sampling cadence rounded up to 5m, 10m, 15m, 30m, 1h, ... (at least 5m).
-3. Detects seasonality on that grid from autocorrelations of the de-trended series: daily
+3. Detects seasonality on that grid from autocorrelations of the series less its linear
+   trend and what drifts slower than a week (seasons would hide a weekly cycle): daily
    when ``acf(1d)`` is at least `MIN_ACF` and clearly above ``acf(12h)`` (so a slowly
    wandering series is not mistaken for a rhythm), weekly when, with three weeks of
    history, ``acf(1w)`` beats ``acf(1d)`` by `WEEKLY_MARGIN` (weekends differ from
@@ -17,6 +18,11 @@ What it does, in order:
 4. Returns a fitted `SeasonalProfile` with that season ("none" when there is no rhythm or
    less than two days): medians and MADs are robust to incidents in the history, the
    per-season levels and the trailing-median level following absorb level shifts.
+5. Without a daily rhythm it adds the profile's level-shift score over `SHIFT_WINDOW`: a
+   one-level profile re-levelled daily sees a slow excursion (a machine warming over a
+   day) only as a sustained deviation inside the band. With a rhythm it does not: the
+   slot profile already holds the daily swing, and the residual left around its busy hours
+   (latency rising with load) is no incident.
 
 Its `score` and `default_threshold` (0.5: the band edge, 4 spreads from the centre)
 are what threshold reviews and the CLI use when nobody chose an estimator.
@@ -38,6 +44,7 @@ MIN_ACF = 0.3  # weaker day-to-day resemblance is not worth a profile
 RHYTHM_MARGIN = 0.1  # acf(1d) must beat acf(12h) by this much
 WEEKLY_MARGIN = 0.05  # acf(1w) must beat acf(1d) by this much
 WEEKLY_SPREAD_GAIN = 0.9  # a weekly profile must cut the daily one's spread by 10 %
+SHIFT_WINDOW = "12h"  # level-shift score of series without a rhythm (half a day)
 
 
 @dataclass(frozen=True)
@@ -50,9 +57,11 @@ class Choice:
     cadence: pd.Timedelta
     span: pd.Timedelta
     acf: dict[str, float]
+    shift: str | None = None
 
     def estimator(self) -> SeasonalProfile:
-        return SeasonalProfile(season=self.season, slot=self.slot, adapt=self.adapt)
+        return SeasonalProfile(season=self.season, slot=self.slot, adapt=self.adapt,
+                               shift=self.shift)
 
 
 def auto(series) -> SeasonalProfile:
@@ -77,7 +86,8 @@ def choose(series) -> Choice:
     if season == "day" and span >= WEEKS_FOR_WEEKLY * WEEK_NS and _weekly_fits_better(clean, slot):
         season = "week"
     return Choice(season=season, slot=slot, adapt=_adapt(span),
-                  cadence=pd.Timedelta(cadence, "ns"), span=pd.Timedelta(span, "ns"), acf=acf)
+                  cadence=pd.Timedelta(cadence, "ns"), span=pd.Timedelta(span, "ns"), acf=acf,
+                  shift=SHIFT_WINDOW if season == "none" else None)
 
 
 def _slot(cadence_ns: int) -> str:
@@ -117,7 +127,8 @@ def _adapt(span: int) -> str:
 
 
 def _autocorrelations(t: np.ndarray, v: np.ndarray, slot: int, span: int) -> dict[str, float]:
-    """Autocorrelation at 12h, 1d and 1w on the slot grid, after removing a linear trend."""
+    """Autocorrelation at 12h, 1d and 1w on the slot grid, after removing a linear trend
+    and what drifts slower than a week."""
     rows = (t - MONDAY_NS) // slot
     grid = pd.Series(v).groupby(rows - rows[0]).median()
     y = np.full(int(rows[-1] - rows[0]) + 1, np.nan)
@@ -126,12 +137,21 @@ def _autocorrelations(t: np.ndarray, v: np.ndarray, slot: int, span: int) -> dic
     x = np.arange(len(y))
     slope, intercept = np.polyfit(x[ok], y[ok], 1) if ok.sum() > 2 else (0.0, 0.0)
     y = y - (slope * x + intercept)
+    y = y - _slow_part(y, WEEK_NS // slot)
     out = {}
     for name, lag_ns in (("12h", DAY_NS // 2), ("1d", DAY_NS), ("1w", WEEK_NS)):
         lag = lag_ns // slot
         if span >= 2 * lag_ns and lag > 0:
             out[name] = _corr(y[lag:], y[:-lag])
     return out
+
+
+def _slow_part(y: np.ndarray, week: int) -> np.ndarray:
+    """The centred one-week moving mean: a drift slower than a week (the seasons of a
+    room's temperature) would otherwise hide a daily or weekly cycle from the
+    autocorrelations, while a mean over exactly one week leaves both cycles whole."""
+    return pd.Series(y).rolling(week, center=True, min_periods=max(1, week // 4)).mean() \
+        .to_numpy()
 
 
 def _corr(a: np.ndarray, b: np.ndarray) -> float:

@@ -261,26 +261,42 @@ def follow_level(index, values, centre, lo, hi, window: int, step: int) -> np.nd
     return med * width
 
 
-Z_CLIP = 20.0  # one huge spike must not stand for a lasting shift in a window's mean
+def mean_z(index, values, centre, lo, hi, window: int, step: int, k: float) -> np.ndarray:
+    """Trailing mean over ``(t - window, t]`` of the deviations in spreads of the values
+    inside the band (``|z| <= k``); NaN until the window holds half the samples the
+    sampling step gives it.
 
-
-def mean_z(index, values, centre, lo, hi, window: int, step: int) -> np.ndarray:
-    """Trailing mean over ``(t - window, t]`` of the deviations in spreads (clipped at
-    ±`Z_CLIP`); NaN until the window holds as many samples as the sampling step gives it."""
+    Values outside the band are the value score's to page on: left in, one incident would
+    hold a window's mean up for a whole window after it ended.
+    """
     with np.errstate(all="ignore"):
         dev = values - centre
-        z = np.clip(dev / np.where(dev >= 0, hi, lo), -Z_CLIP, Z_CLIP)
+        z = dev / np.where(dev >= 0, hi, lo)
+        z = np.where(np.abs(z) <= k, z, np.nan)
     z = pd.Series(z, index=pd.DatetimeIndex(pd.to_datetime(checks.ns(index), utc=True)))
-    min_points = max(3, int(window / max(step, 1)))
+    min_points = max(3, int(window / max(step, 1)) // 2)
     return z.rolling(pd.Timedelta(window, "ns"), min_periods=min_points).mean().to_numpy()
 
 
-def shift_scale(mean: np.ndarray, window: int, step: int) -> float:
-    """How much the window mean of z wanders in normal times: its standard deviation in the
-    history, never below that of independent noise (1/√samples in a window)."""
+# The shift score's scale never drops below this many spreads: a smooth series' window
+# means hardly wander, and a deviation a tenth of its band wide would otherwise look like
+# many standard deviations. At 4 spreads a shift scores 0.5 from 1.2 spreads sustained.
+SHIFT_FLOOR = 0.3
+
+
+def shift_scale(mean: np.ndarray, window: int, step: int) -> tuple[float, float]:
+    """Where the window mean of z sits in normal times, and how much it wanders.
+
+    The centre is the history's median window mean: skewed noise (a ratio that is mostly 0)
+    sits above its median centre all the time. The scale is the window means' standard
+    deviation, never below that of independent noise (1/√samples in a window) nor
+    `SHIFT_FLOOR`.
+    """
     mean = mean[np.isfinite(mean)]
-    floor = 1.0 / np.sqrt(max(1.0, window / max(step, 1)))
-    return float(max(np.std(mean), floor)) if mean.size > 2 else 1.0
+    if mean.size <= 2:
+        return 0.0, 1.0
+    floor = max(1.0 / np.sqrt(max(1.0, window / max(step, 1))), SHIFT_FLOOR)
+    return float(np.median(mean)), float(max(np.std(mean), floor))
 
 
 RECENT_NS = 2 * 86_400 * 10**9  # the shift score compares with this much recent wandering

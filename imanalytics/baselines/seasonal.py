@@ -70,9 +70,11 @@ class SeasonalProfile(Baseline):
     tail : residual quantile that widens each side of the band where the noise has heavier
         tails than a normal distribution (ratios and latencies skew up); None: no widening.
     shift : window of a second, level-shift score (single series only): the trailing mean
-        of the deviations over this window, in units of how much that mean wandered in the
-        history, scored like a value; a row's score is the larger of the two. It catches a
-        sustained deviation too small for any single value to leave the band. None: off.
+        of the in-band deviations over this window, less its usual value in the history,
+        in units of how much it wandered there (at least 0.3 spreads), scored like a value;
+        a row's score is the larger of the two. It catches a sustained deviation too small
+        for any single value to leave the band. None: off (`auto` turns it on for series
+        without a daily rhythm).
     """
 
     shift = None  # class default: a profile saved without this parameter reads as off
@@ -103,10 +105,10 @@ class SeasonalProfile(Baseline):
             self.columns_ = None
             self.step_ = checks.check_sampling(frame.dropna().index, who)
         self._fit_frame(frame)
-        self.shift_scale_ = None
+        self.shift_scale_, self.shift_centre_ = None, 0.0
         if self.shift is not None and self.columns_ is None:
-            self.shift_scale_ = shift_scale(self._mean_z(frame.iloc[:, 0]), self._shift_ns(),
-                                            self.step_)
+            self.shift_centre_, self.shift_scale_ = shift_scale(
+                self._mean_z(frame.iloc[:, 0]), self._shift_ns(), self.step_)
         return self
 
     # -- level-shift score
@@ -118,7 +120,7 @@ class SeasonalProfile(Baseline):
             return scores
         x = self._input(series)
         clean = self._canonical(x)
-        z = self._mean_z(clean)
+        z = self._mean_z(clean) - getattr(self, "shift_centre_", 0.0)
         z = z / recent_scale(clean.index, z, self.shift_scale_, self._shift_ns())
         shifted = signed_scores(z, 0.0, 1.0, 1.0, self.sensitivity)
         shifted = shifted[clean.index.get_indexer(x.index)]
@@ -127,7 +129,7 @@ class SeasonalProfile(Baseline):
     def _mean_z(self, clean: pd.Series) -> np.ndarray:
         centre, lo, hi = self._context_bands(clean)
         return mean_z(clean.index, clean.to_numpy(dtype=np.float64), centre, lo, hi,
-                      self._shift_ns(), self.step_)
+                      self._shift_ns(), self.step_, self.sensitivity)
 
     def _shift_ns(self) -> int:
         return checks.duration_ns(self.shift, "shift")
