@@ -209,11 +209,13 @@ def _checked_samples(values, labels) -> tuple[np.ndarray, np.ndarray]:
         raise MalformedReply(f"{name}: unreadable samples ({type(exc).__name__})") from None
 
 
-def read_sample_lists(body: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def read_sample_lists(body: bytes, spans: list[tuple[int, int]],
+                      drop: bytes = b"") -> tuple[np.ndarray, np.ndarray]:
     # Joined straight from views of the body, then one pass: every ``],[`` (the joins too)
-    # becomes a line break and a leading empty column, ``,t,v`` lines with quotes dropped.
+    # becomes a line break and a leading empty column, ``,t,v`` lines with quotes (and the
+    # bytes in `drop`: a re-spaced reply's whitespace) dropped.
     view = memoryview(body)
-    text = b"],[".join([b"", *(view[a:b] for a, b in spans)]).translate(_TO_CSV, b'["')
+    text = b"],[".join([b"", *(view[a:b] for a, b in spans)]).translate(_TO_CSV, b'["' + drop)
     table = pacsv.read_csv(io.BytesIO(text), read_options=_CSV_READ,
                            convert_options=_CSV_CONVERT, memory_pool=pa.system_memory_pool())
     del text

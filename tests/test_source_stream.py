@@ -13,19 +13,37 @@ from hostile_prometheus import HostilePrometheus, body_of, echo
 from imanalytics.frames import Grid, parse_reply
 from imanalytics.source import PromSource, QueryError
 from imanalytics.source.canvas import Canvas
+from imanalytics.source.raw import RawSamples
 from imanalytics.source.stream import BadSamples, MatrixStream, Unstreamable
 
 T0 = 1_700_000_000_000
 STEP = 500
 N = 40
-TRICKY = ['"values":[[1,"2"]]', "a]]b", "\\", '{"metric":{"x":"1"},', 'x\\"values\\":[[']
+TRICKY = ['"values":[[1,"2"]]', "a]]b", "\\", '{"metric":{"x":"1"},', 'x\\"values\\":[[',
+          '"values" : [ [1, "2"] ]', "a ] ]: [ [b", '{ "metric" : {"x": "1"}, ',
+          "caf\u00e9 \u2603\t\r\n", 'say "hi" , [x]']
 
 
 def _compact(reply: dict) -> bytes:
     return json.dumps(reply, separators=(",", ":")).encode()
 
 
-def _reply(n_series: int = 5, n: int = N, start: int = T0) -> dict:
+def _crlf(reply: dict) -> bytes:
+    return json.dumps(reply, indent=2).replace("\n", "\r\n").encode()
+
+
+# A proxy's re-spacing: Python's defaults, pretty-printed, CRLF, tabs, raw UTF-8.
+SPACED = {
+    "default separators": lambda r: json.dumps(r).encode(),
+    "indent=1": lambda r: json.dumps(r, indent=1).encode(),
+    "indent=2": lambda r: json.dumps(r, indent=2).encode(),
+    "CRLF": _crlf,
+    "tabs, UTF-8": lambda r: json.dumps(r, indent="\t", ensure_ascii=False).encode(),
+}
+FORMS = {"compact": _compact, **SPACED}
+
+
+def _reply(n_series: int = len(TRICKY), n: int = N, start: int = T0) -> dict:
     """Every `n`-th value special; one series starts late, one label value is tricky."""
     rng = np.random.default_rng(n_series)
     specials = ["NaN", "+Inf", "-Inf", "1e-300", "0.30000000000000004", "-0", "5e-324"]
@@ -61,17 +79,54 @@ def _same(a: Canvas, b: Canvas) -> None:
     np.testing.assert_array_equal(a.values[:, :len(a)], b.values[:, :len(b)])
 
 
+@pytest.mark.parametrize("form", FORMS)
 @pytest.mark.parametrize("piece, block", [(1, 1), (3, 16), (7, 1000), (64, 64),
                                           (1000, 1), (4096, 1 << 16), (1 << 20, 1 << 20)])
-def test_any_cut_of_a_reply_fills_the_frame_as_the_whole_parse(piece, block):
-    body = _compact(_reply())
+def test_any_cut_of_a_reply_fills_the_frame_as_the_whole_parse(form, piece, block):
+    body = FORMS[form](_reply())
     grid = Grid(T0, STEP, N)
     canvas, skeleton = _streamed(body, grid, piece, block)
     _same(canvas, _whole(body, grid))
+    _same(canvas, _whole(_compact(_reply()), grid))
     rest = json.loads(skeleton)
     assert rest["warnings"] == ["partial"]
-    assert [item["values"] for item in rest["data"]["result"]] == [[]] * 5
+    assert [item["values"] for item in rest["data"]["result"]] == [[]] * len(TRICKY)
     assert [item["metric"] for item in rest["data"]["result"]] == canvas.labelsets
+
+
+@pytest.mark.parametrize("form", SPACED)
+def test_every_cut_point_of_a_spaced_reply_gives_the_whole_parse(form):
+    body = SPACED[form](_reply(n_series=3, n=5))
+    grid = Grid(T0, STEP, 5)
+    whole = _whole(body, grid)
+    for cut in range(1, len(body)):
+        canvas = Canvas(grid)
+        stream = MatrixStream(canvas.region(grid), 1)
+        stream.feed(body[:cut])
+        stream.feed(body[cut:])
+        assert len(json.loads(stream.finish())["data"]["result"]) == 3
+        _same(canvas, whole)
+
+
+def _raw(body: bytes, piece: int, block: int) -> list:
+    samples = RawSamples()
+    stream = MatrixStream(samples, block)
+    for at in range(0, len(body), piece):
+        stream.feed(body[at:at + piece])
+    stream.finish()
+    return samples.series()
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("piece, block", [(1, 1), (5, 40), (333, 1000), (1 << 20, 1 << 20)])
+def test_raw_samples_stream_from_any_form_as_the_whole_parse(form, piece, block):
+    body = FORMS[form](_reply())
+    whole = parse_reply(body)["data"]["result"]
+    got = _raw(body, piece, block)
+    assert [s.labels for s in got] == [item["metric"] for item in whole]
+    for s, item in zip(got, whole, strict=True):
+        np.testing.assert_array_equal(s.t, item["t"])
+        np.testing.assert_array_equal(s.v, item["v"])
 
 
 def test_a_series_after_a_block_boundary_starts_afresh():
@@ -100,13 +155,26 @@ def test_a_chunk_writes_only_its_own_rows():
     assert grid.offset(chunk.start) == N
 
 
-def test_other_replies_pass_through_as_their_skeleton():
-    # Spaces after the keys (a proxy that re-serialises): nothing is cut, all kept.
-    spaced = json.dumps(_reply()).encode()
-    canvas, skeleton = _streamed(spaced, Grid(T0, STEP, N), 100, 100)
-    assert skeleton == spaced and len(canvas) == 0
+def test_replies_without_sample_lists_pass_through_as_their_skeleton():
+    grid = Grid(T0, STEP, N)
     error = b'{"status":"error","errorType":"bad_data","error":"parse error"}'
-    assert _streamed(error, Grid(T0, STEP, N), 5, 5)[1] == error
+    assert _streamed(error, grid, 5, 5)[1] == error
+    empty = json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"a": "values"}, "values": []}]}}, indent=2).encode()
+    assert _streamed(empty, grid, 1, 1)[1] == empty
+
+
+def test_a_compact_reply_leaves_a_spaced_list_to_the_whole_parse():
+    # Its form is told by its first list; a later one in another form stays in the
+    # skeleton, where the whole parse reads it.
+    body = _compact(_reply(n_series=2))
+    cut = body.rindex(b'"values":[[') + len(b'"values":')
+    body = body[:cut] + b" " + body[cut:]
+    grid = Grid(T0, STEP, N)
+    canvas, skeleton = _streamed(body, grid, 100, 100)
+    assert len(canvas) == 1 and len(parse_reply(skeleton)["data"]["result"][1]["t"]) > 0
+    canvas.place(parse_reply(skeleton)["data"]["result"], grid)
+    _same(canvas, _whole(body, grid))
 
 
 def _item_body(item: str) -> bytes:
@@ -118,6 +186,14 @@ def _item_body(item: str) -> bytes:
     ('{"metric":{"a":"1"},"values":[[1700000000,1]]}', "pairs"),
     ('{"metric":{"a":1},"values":[[1700000000,"1"]]}', "item shape"),
     ('{"metric":{"a":"1"},"x":2,"values":[[1700000000,"1"]]}', "item shape"),
+    ('{"metric":{"a":"1"},"values":[[1700000000,"x"]]}', "not numbers"),
+    ('{"metric": {"a": "1"}, "values": [[1700000000, 1]]}', "pairs"),
+    ('{"metric": {"a": "1"}, "values": [[1700000000, "1 2"]]}', "whitespace inside"),
+    ('{"metric": {"a": "1"}, "values": [[1700000000, " 1"]]}', "whitespace inside"),
+    ('{"metric": {"a": "1"}, "values": [[1700000000, "1\t"]]}', "whitespace inside"),
+    ('{"metric": {"a": "1"}, "values": [[17000 00000, "1"]]}', "whitespace inside"),
+    ('{"metric": {"a": "1"}, "values": [[1700000000, "1"] [1700000000.5, "1"]]}', "pairs"),
+    ('{"values": [[1700000000, "1"]], "metric": {"a": "1"}}', "no label set"),
 ])
 def test_replies_in_other_shapes_are_left_to_the_whole_parse(item, why):
     with pytest.raises(Unstreamable, match=why):
@@ -136,8 +212,9 @@ def test_a_sample_list_cut_short_is_left_to_the_whole_parse():
     ([[T0 / 1000, "1"], [T0 / 1000 + 0.5, "2"], [T0 / 1000 + 0.5, "3"]], "repeated"),
     ([[T0 / 1000 + 1, "1"], [T0 / 1000 + 0.5, "2"]], "unordered"),
 ])
-def test_samples_off_the_grid_or_repeated_are_refused_across_blocks(values, why):
-    body = _compact({"status": "success", "data": {"resultType": "matrix", "result": [
+@pytest.mark.parametrize("form", FORMS)
+def test_samples_off_the_grid_or_repeated_are_refused_across_blocks(values, why, form):
+    body = FORMS[form]({"status": "success", "data": {"resultType": "matrix", "result": [
         {"metric": {"__name__": "up"}, "values": values}]}})
     for piece in (1, 9, len(body)):
         with pytest.raises(BadSamples, match=why):
@@ -161,9 +238,10 @@ def test_a_reply_read_again_replaces_what_the_first_attempt_wrote():
     assert np.isnan(canvas.values[:, 2:]).all()
 
 
-def test_streaming_holds_a_block_not_the_reply():
+@pytest.mark.parametrize("form", ["compact", "indent=2"])
+def test_streaming_holds_a_block_not_the_reply(form):
     grid = Grid(T0, STEP, 2_000)
-    body = _compact(_reply(n_series=100, n=2_000, start=T0))  # ~5 MB of JSON
+    body = FORMS[form](_reply(n_series=100, n=2_000, start=T0))  # 5 MB of JSON (or more)
     canvas = Canvas(grid, width=100)
     stream = MatrixStream(canvas.region(grid), 1 << 16)
     pieces = [body[at:at + (1 << 16)] for at in range(0, len(body), 1 << 16)]
