@@ -332,3 +332,60 @@ def test_off_grid_samples_name_the_expression():
         with pytest.raises(QueryError, match="im_x.*off the step grid"):
             _pull(fake)
     assert fake.count == 2 + 1
+
+
+def _written_per_reply(monkeypatch) -> list[int]:
+    """The series each finished stream wrote itself (none when a reply is read whole)."""
+    written, finish = [], MatrixStream.finish
+
+    def spy(stream):
+        skeleton = finish(stream)
+        written.append(len(stream._written))
+        return skeleton
+
+    monkeypatch.setattr(MatrixStream, "finish", spy)
+    return written
+
+
+@pytest.mark.parametrize("form", ["default separators", "indent=1", "CRLF"])
+def test_re_spaced_replies_stream_and_are_asked_for_once(form, monkeypatch, caplog):
+    written = _written_per_reply(monkeypatch)
+    respaced = lambda r: SPACED[form](json.loads(_range_reply(r)))  # noqa: E731
+    with HostilePrometheus(default=echo(respaced)) as fake:
+        source = PromSource(fake.url, progress=False, retries=0, max_workers=1, max_points=7)
+        with caplog.at_level(logging.INFO, logger="imanalytics.source"):
+            frames = [source.range(EXPR, T0 / 1000, T0 / 1000 + 59.5, "500ms")
+                      for _ in range(2)]
+    chunks = -(-120 // 7)
+    assert fake.count == 2 * (2 + chunks)  # two counts, then each chunk once, both pulls
+    assert written == [2] * (2 * chunks)  # every chunk's two series went through a stream
+    assert "reading them whole" not in caplog.text
+    for frame in frames:
+        assert frame.shape == (120, 2)
+        assert frame.iloc[:, 1].tolist() == [i % 7 for i in range(120)]
+
+
+def _raw_reply(request) -> bytes:
+    """The sizes of a raw pull, then its one chunk, pretty-printed."""
+    if "count" in request["params"]["query"][0]:
+        return body_of({"status": "success", "data": {"resultType": "vector", "result": [
+            {"metric": {}, "value": [T0 / 1000, "2"]}]}})
+    return json.dumps({"status": "success", "data": {"resultType": "matrix", "result": [
+        {"metric": {"__name__": EXPR, "odd": TRICKY[k]},
+         "values": [[T0 / 1000 + i, f"{k}.{i}"] for i in range(3)]} for k in range(2)]}},
+        indent=2).encode()
+
+
+def test_a_pretty_printed_raw_reply_streams_and_is_asked_for_once(monkeypatch, caplog):
+    written = _written_per_reply(monkeypatch)
+    with HostilePrometheus(default=echo(_raw_reply)) as fake:
+        source = PromSource(fake.url, progress=False, retries=0, version="2.53.0")
+        with caplog.at_level(logging.INFO, logger="imanalytics.source"):
+            got = source.raw(EXPR, T0 / 1000, T0 / 1000 + 10)
+    assert fake.count == 3 and written == [2]  # two sizes, then the chunk, streamed
+    assert "reading them whole" not in caplog.text
+    assert sorted(s.labels["odd"] for s in got) == sorted(TRICKY[:2])
+    for s in got:
+        k = TRICKY.index(s.labels["odd"])
+        assert s.t.tolist() == [T0 + 1000 * i for i in range(3)]
+        assert s.v.tolist() == [float(f"{k}.{i}") for i in range(3)]
