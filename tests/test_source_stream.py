@@ -40,7 +40,20 @@ SPACED = {
     "CRLF": _crlf,
     "tabs, UTF-8": lambda r: json.dumps(r, indent="\t", ensure_ascii=False).encode(),
 }
-FORMS = {"compact": _compact, **SPACED}
+
+
+def _values_first(reply: dict) -> dict:
+    """`reply` with each item's samples before its label set (keys in reverse order)."""
+    items = [{key: item[key] for key in sorted(item, reverse=True)}
+             for item in reply["data"]["result"]]
+    return {**reply, "data": {**reply["data"], "result": items}}
+
+
+REORDERED = {
+    "values first": lambda r: _compact(_values_first(r)),
+    "values first, CRLF": lambda r: _crlf(_values_first(r)),
+}
+FORMS = {"compact": _compact, **SPACED, **REORDERED}
 
 
 def _reply(n_series: int = len(TRICKY), n: int = N, start: int = T0) -> dict:
@@ -94,9 +107,9 @@ def test_any_cut_of_a_reply_fills_the_frame_as_the_whole_parse(form, piece, bloc
     assert [item["metric"] for item in rest["data"]["result"]] == canvas.labelsets
 
 
-@pytest.mark.parametrize("form", SPACED)
+@pytest.mark.parametrize("form", [*SPACED, *REORDERED])
 def test_every_cut_point_of_a_spaced_reply_gives_the_whole_parse(form):
-    body = SPACED[form](_reply(n_series=3, n=5))
+    body = FORMS[form](_reply(n_series=3, n=5))
     grid = Grid(T0, STEP, 5)
     whole = _whole(body, grid)
     for cut in range(1, len(body)):
@@ -182,7 +195,10 @@ def _item_body(item: str) -> bytes:
 
 
 @pytest.mark.parametrize("item, why", [
-    ('{"values":[[1700000000,"1"]],"metric":{"a":"1"}}', "no label set"),
+    ('{"values":[[1700000000,"1"]],"x":2,"metric":{"a":"1"}}', "no label set after"),
+    ('{"values":[[1700000000,"1"]],"metric":{"a":1}}', "item shape"),
+    ('{"values":[[1700000000,"1"]]}', "no label set after"),
+    ('{"x":{"values":[[1700000000,"1"]]},"metric":{"a":"1"}}', "no label set after"),
     ('{"metric":{"a":"1"},"values":[[1700000000,1]]}', "pairs"),
     ('{"metric":{"a":1},"values":[[1700000000,"1"]]}', "item shape"),
     ('{"metric":{"a":"1"},"x":2,"values":[[1700000000,"1"]]}', "item shape"),
@@ -193,7 +209,8 @@ def _item_body(item: str) -> bytes:
     ('{"metric": {"a": "1"}, "values": [[1700000000, "1\t"]]}', "whitespace inside"),
     ('{"metric": {"a": "1"}, "values": [[17000 00000, "1"]]}', "whitespace inside"),
     ('{"metric": {"a": "1"}, "values": [[1700000000, "1"] [1700000000.5, "1"]]}', "pairs"),
-    ('{"values": [[1700000000, "1"]], "metric": {"a": "1"}}', "no label set"),
+    ('{"values": [[1700000000, "1"]], "metric": {"a": 1}}', "item shape"),
+    ('{"values": [[1700000000, "1"]]}, {"metric": {"a": "1"}}', "no label set after"),
 ])
 def test_replies_in_other_shapes_are_left_to_the_whole_parse(item, why):
     with pytest.raises(Unstreamable, match=why):
@@ -238,7 +255,7 @@ def test_a_reply_read_again_replaces_what_the_first_attempt_wrote():
     assert np.isnan(canvas.values[:, 2:]).all()
 
 
-@pytest.mark.parametrize("form", ["compact", "indent=2"])
+@pytest.mark.parametrize("form", ["compact", "indent=2", "values first, CRLF"])
 def test_streaming_holds_a_block_not_the_reply(form):
     grid = Grid(T0, STEP, 2_000)
     body = FORMS[form](_reply(n_series=100, n=2_000, start=T0))  # 5 MB of JSON (or more)
@@ -289,26 +306,26 @@ def test_streamed_pulls_are_exact_and_ask_once_per_chunk():
 
 
 def test_a_reply_in_another_shape_is_asked_for_again_and_read_whole(caplog):
-    values_first = '{"values":[[1700000000,"4"]],"metric":{"__name__":"im_x"}}'
-    with HostilePrometheus(default=echo(lambda r: _range_reply(r, values_first))) as fake:
+    extra = '{"metric":{"__name__":"im_x"},"x":1,"values":[[1700000000,"4"]]}'
+    with HostilePrometheus(default=echo(lambda r: _range_reply(r, extra))) as fake:
         with caplog.at_level(logging.INFO, logger="imanalytics.source"):
             frame = _pull(fake)
     assert frame.iloc[0].tolist() == [4.0] and frame.iloc[1:].isna().all().all()
     assert fake.count == 2 + 2
-    assert "no label set before a sample list); reading them whole" in caplog.text
+    assert "an unexpected item shape); reading them whole" in caplog.text
 
 
-def _values_first(request) -> bytes:
-    """The requested grid, each item's samples before its label set."""
+def _extra_key(request) -> bytes:
+    """The requested grid, a key between each item's label set and its samples."""
     if request["path"] == "/api/v1/query":
         return _range_reply(request)
     first = float(request["params"]["start"][0])
-    item = f'{{"values":[[{first},"4"]],"metric":{{"__name__":"im_x"}}}}'
+    item = f'{{"metric":{{"__name__":"im_x"}},"x":1,"values":[[{first},"4"]]}}'
     return _item_body(item)
 
 
 def test_after_one_reply_in_another_shape_the_source_reads_replies_whole():
-    with HostilePrometheus(default=echo(_values_first)) as fake:
+    with HostilePrometheus(default=echo(_extra_key)) as fake:
         source = PromSource(fake.url, progress=False, retries=0, max_workers=1, max_points=7)
         source.range(EXPR, T0 / 1000, T0 / 1000 + 59.5, "500ms")
         first = fake.count
@@ -347,10 +364,11 @@ def _written_per_reply(monkeypatch) -> list[int]:
     return written
 
 
-@pytest.mark.parametrize("form", ["default separators", "indent=1", "CRLF"])
+@pytest.mark.parametrize("form", ["default separators", "indent=1", "CRLF",
+                                  "values first, CRLF"])
 def test_re_spaced_replies_stream_and_are_asked_for_once(form, monkeypatch, caplog):
     written = _written_per_reply(monkeypatch)
-    respaced = lambda r: SPACED[form](json.loads(_range_reply(r)))  # noqa: E731
+    respaced = lambda r: FORMS[form](json.loads(_range_reply(r)))  # noqa: E731
     with HostilePrometheus(default=echo(respaced)) as fake:
         source = PromSource(fake.url, progress=False, retries=0, max_workers=1, max_points=7)
         with caplog.at_level(logging.INFO, logger="imanalytics.source"):

@@ -17,12 +17,13 @@ turns it into CSV, once no space is found inside a number or value (which the wh
 would refuse). A later list in the other form is missed by a compact reply's searches and
 stays in the skeleton, read whole there.
 
-Anything else (another key order, unquoted values, a list cut short) raises `Unstreamable`:
-the request is made again and read whole, which names what is wrong, and the source reads
-its later replies whole (`Transport._api_streamed`). Items whose samples come before their
-label set (``{"values":...,"metric":...}``) are among them: their samples would have to be
-held until the labels arrive, and no server known writes them so. A reply with no sample
-list at all (an error, a vector) is all skeleton and parsed whole as before.
+An item whose samples come before its label set (``{"values":[[...]],"metric":{...}}``,
+as a proxy that sorts keys writes it) streams too: its samples are held, as arrays, until
+the label set just after them is read; one series' worth, a fraction of a block's bytes.
+Anything else (other keys between the two, unquoted values, a list cut short) raises
+`Unstreamable`: the request is made again and read whole, which names what is wrong, and
+the source reads its later replies whole (`Transport._api_streamed`). A reply with no
+sample list at all (an error, a vector) is all skeleton and parsed whole as before.
 """
 
 from __future__ import annotations
@@ -39,16 +40,17 @@ from .replies import _is_labelset
 
 _VALUES = b'"values":[['
 _EMPTY = b'"values":[]'
-_METRIC = b'{"metric":'
 _NEXT = b"],["
 _END = b"]]"
 _DECODER = json.JSONDecoder()
+_HELD = -1  # the column of samples whose label set comes after them
 
 # The same marks in a re-spaced reply: JSON allows space, tab, CR and LF between tokens.
 _WS = rb"[ \t\r\n]*"
 _SPACES = b" \t\r\n"
 _VALUES_SPACED = re.compile(rb'"values"' + _WS + b":" + _WS + rb"\[" + _WS + rb"\[")
-_METRIC_SPACED = re.compile(rb"\{" + _WS + rb'"metric"' + _WS + b":")
+_METRIC_SPACED = re.compile(r'\{[ \t\r\n]*"metric"[ \t\r\n]*:')
+_METRIC_AFTER = re.compile(r'[ \t\r\n]*,[ \t\r\n]*"metric"[ \t\r\n]*:[ \t\r\n]*')
 _END_SPACED = re.compile(rb"\]" + _WS + rb"\]")
 # Whitespace in a sample list touches ``[``, ``]`` or ``,``; anywhere else it is inside a
 # number or a value, where dropping it would make a value the whole parse refuses.
@@ -104,6 +106,7 @@ class MatrixStream:
         self._column: int | None = None  # the series whose samples are arriving
         self._last: int | None = None  # its last timestamp so far
         self._spaced: bool | None = None  # the reply's form, known at its first list
+        self._held: list[tuple[np.ndarray, np.ndarray]] | None = None  # see `_open`
 
     def undo(self) -> None:
         self.sink.clear(self._written)
@@ -119,6 +122,8 @@ class MatrixStream:
         self._consume(final=True)
         if self._column is not None:
             raise Unstreamable("a sample list without its end")
+        if self._held is not None:
+            self._place_held(self._tail())
         return b"".join(self._skeleton)
 
     def _consume(self, final: bool) -> None:
@@ -135,6 +140,9 @@ class MatrixStream:
                     pos = keep
                     break
                 self._skeleton.append(bytes(data[pos:found]))
+                if self._held is not None and pieces:  # held samples before their labels
+                    self._samples(data, pieces, after)
+                    pieces, after = [], None
                 self._open()
                 growing = False
                 self._skeleton.append(_EMPTY)
@@ -195,25 +203,65 @@ class MatrixStream:
         return stop, begins + 1, False
 
     def _open(self) -> None:
-        """Start a series: its label set is the ``{"metric":{...},`` just before its list."""
-        tail = b"".join(self._skeleton[self._item:])
+        """Start a series. Its label set is the ``{"metric":{...},`` just before its list,
+        or, in an item that begins with its list, the ``,"metric":{...}`` just after it: its
+        samples are then held (as arrays, one series' worth) until that is read."""
+        text = self._tail()
+        if self._held is not None:
+            text = self._place_held(text)
+        if text.rstrip(" \t\r\n").endswith("{"):
+            self._column, self._last, self._held = _HELD, None, []
+            return
         if self._spaced:
-            marks = list(_METRIC_SPACED.finditer(tail))
+            marks = list(_METRIC_SPACED.finditer(text))
             at = marks[-1].end() if marks else -1
         else:
-            at = tail.rfind(_METRIC)
-            at = at + len(_METRIC) if at >= 0 else -1
+            at = text.rfind('{"metric":')
+            at = at + len('{"metric":') if at >= 0 else -1
         if at < 0:
             raise Unstreamable("no label set before a sample list")
-        try:
-            text = tail[at:].decode().lstrip(" \t\r\n")
-            labels, end = _DECODER.raw_decode(text)
-        except ValueError:
-            raise Unstreamable("an unreadable label set") from None
-        if text[end:].strip(" \t\r\n") != "," or not _is_labelset(labels):
+        text = text[at:].lstrip(" \t\r\n")
+        labels, end = self._labels(text, 0)
+        if text[end:].strip(" \t\r\n") != ",":
             raise Unstreamable("an unexpected item shape")
         self._column, self._last = self.sink.column(labels), None
         self._written.append(self._column)
+
+    def _place_held(self, text: str) -> str:
+        """Write the held series under the label set `text` begins with; the rest of it."""
+        match = _METRIC_AFTER.match(text)
+        if match is None:
+            raise Unstreamable("no label set after a sample list")
+        labels, end = self._labels(text, match.end())
+        column = self.sink.column(labels)
+        self._written.append(column)
+        held, self._held = self._held, None
+        self._write(column, np.concatenate([t for t, _ in held]),
+                    np.concatenate([v for _, v in held]), None)
+        return text[end:]
+
+    def _tail(self) -> str:
+        """The reply's text since the last list (the current item's start)."""
+        try:
+            return b"".join(self._skeleton[self._item:]).decode()
+        except UnicodeDecodeError:
+            raise Unstreamable("an unreadable label set") from None
+
+    @staticmethod
+    def _labels(text: str, at: int) -> tuple[dict, int]:
+        try:
+            labels, end = _DECODER.raw_decode(text, at)
+        except ValueError:
+            raise Unstreamable("an unreadable label set") from None
+        if not _is_labelset(labels):
+            raise Unstreamable("an unexpected item shape")
+        return labels, end
+
+    def _write(self, column: int, t: np.ndarray, v: np.ndarray, after: int | None) -> None:
+        try:
+            self.sink.write(column, t, v, after)
+        except ValueError as exc:
+            raise BadSamples(str(exc)) from None
 
     def _samples(self, data: bytearray, pieces: list[tuple[int, int, int]],
                  after: int | None) -> int:
@@ -230,10 +278,10 @@ class MatrixStream:
         if ends[-1] != len(t) or sum(data.count(b'"', a, b) for a, b in spans) != 2 * len(t):
             raise Unstreamable("samples that are not [time, \"value\"] pairs")
         for (column, _, _), a, b in zip(pieces, np.r_[0, ends[:-1]], ends, strict=True):
-            try:
-                self.sink.write(column, t[a:b], v[a:b], after)
-            except ValueError as exc:
-                raise BadSamples(str(exc)) from None
+            if column == _HELD:  # copied: views would keep the whole block's arrays
+                self._held.append((t[a:b].copy(), v[a:b].copy()))
+            else:
+                self._write(column, t[a:b], v[a:b], after)
             after = None
         return int(t[-1])
 
