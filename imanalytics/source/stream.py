@@ -12,9 +12,9 @@ per-series arrays (`raw.RawSamples`).
 A reply re-spaced by a proxy (``"values": [[``, indented, CRLF: JSON's insignificant
 whitespace anywhere) streams too. Its form is told from its first sample list: compact,
 lists are cut with plain byte searches (the fast path); spaced, with patterns allowing
-whitespace between the tokens, and a sample list's whitespace is dropped in the pass that
-turns it into CSV, once no space is found inside a number or value (which the whole parse
-would refuse). A later list in the other form is missed by a compact reply's searches and
+whitespace between the tokens, and a sample list's line breaks become spaces in the pass
+that turns it into CSV (Arrow trims spaces around a number, and refuses them inside one,
+as the whole parse does). A later list in the other form is missed by a compact reply's searches and
 stays in the skeleton, read whole there.
 
 An item whose samples come before its label set (``{"values":[[...]],"metric":{...}}``,
@@ -52,9 +52,6 @@ _VALUES_SPACED = re.compile(rb'"values"' + _WS + b":" + _WS + rb"\[" + _WS + rb"
 _METRIC_SPACED = re.compile(r'\{[ \t\r\n]*"metric"[ \t\r\n]*:')
 _METRIC_AFTER = re.compile(r'[ \t\r\n]*,[ \t\r\n]*"metric"[ \t\r\n]*:[ \t\r\n]*')
 _END_SPACED = re.compile(rb"\]" + _WS + rb"\]")
-# Whitespace in a sample list touches ``[``, ``]`` or ``,``; anywhere else it is inside a
-# number or a value, where dropping it would make a value the whole parse refuses.
-_INNER_SPACE = re.compile(rb"[^\[\], \t\r\n][ \t\r\n]+[^\[\], \t\r\n]")
 
 
 def _prefixes(tokens: list[bytes]) -> re.Pattern:
@@ -268,10 +265,8 @@ class MatrixStream:
         """Write the samples ``t,"v"],[...,[t,"v"`` of each ``(column, first, last)`` piece,
         read in one pass; the first piece's times must follow `after`. The last time."""
         spans = [(first, last) for _, first, last in pieces]
-        if self._spaced and any(_INNER_SPACE.search(data, a, b) for a, b in spans):
-            raise Unstreamable("whitespace inside a sample")
         try:
-            t, v = read_sample_lists(data, spans, _SPACES if self._spaced else b"")
+            t, v = read_sample_lists(data, spans, bool(self._spaced))
         except pa.ArrowException:
             raise Unstreamable("samples that are not numbers") from None
         ends = np.cumsum([data.count(b"]", a, b) + 1 for a, b in spans])
