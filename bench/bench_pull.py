@@ -32,7 +32,14 @@ The raw table (``--table raw``) pulls the same 1.1 M samples with ``PromSource.r
 in one run: replies streamed into per-series arrays (as shipped), and each reply read whole
 and parsed at once (`frames.parse_reply`); pull memory against the result's arrays.
 
-Run: ``.venv/bin/python bench/bench_pull.py [--reps 5] [--table pull|fanout|raw|both]``.
+The re-spaced table (``--table spaced``) takes the pull table's reply (one request, 1.1 M
+samples, as Prometheus writes it), re-spaces it as a proxy would (``json.dumps`` defaults;
+``indent=1``) and parses each form from memory into a range canvas: streamed in 64 KiB
+reads (as shipped), and, for the re-spaced forms, read whole by `frames.parse_reply` (how
+they were read before they streamed). Pull memory is the peak over the reply's bytes, which
+are loaded before it.
+
+Run: ``.venv/bin/python bench/bench_pull.py [--reps 5] [--table pull|fanout|raw|spaced|both]``.
 Not a test.
 """
 
@@ -61,13 +68,18 @@ FAN_POINTS = 1_441
 FAN_EXPR = "fan_metric"
 FAN_SIDES = ("PromSource", "server+json")
 RAW_SIDES = ("raw streamed", "raw whole")
+SPACED_FORMS = {"compact": None, "spaced": {}, "indent=1": {"indent": 1}}
+SPACED_SIDES = ("compact streamed", "spaced streamed", "indent=1 streamed", "spaced whole",
+                "indent=1 whole")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reps", type=int, default=5)
-    parser.add_argument("--table", choices=("pull", "fanout", "raw", "both"), default="both")
-    parser.add_argument("--side", choices=SIDES + FAN_SIDES + RAW_SIDES, help=argparse.SUPPRESS)
+    parser.add_argument("--table", choices=("pull", "fanout", "raw", "spaced", "both"),
+                        default="both")
+    parser.add_argument("--side", choices=SIDES + FAN_SIDES + RAW_SIDES + SPACED_SIDES,
+                        help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     parser.add_argument("--series", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -80,6 +92,8 @@ def main() -> None:
         run_fanout(args.reps)
     if args.table == "raw":
         run_raw(args.reps)
+    if args.table == "spaced":
+        run_spaced(args.reps)
 
 
 def run_all(reps: int) -> None:
@@ -128,6 +142,8 @@ def measure(side: str, url: str, series: int | None = None) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     if series:
         run = {"PromSource": fan_source, "server+json": fan_server}[side](url, series)
+    elif side in SPACED_SIDES:
+        run = parse_form(url, *side.split())
     else:
         run = {"api-client": pull_api_client, "api-client-raw": pull_api_client_raw,
                "PromSource": pull_source, "floor": pull_floor,
@@ -364,6 +380,67 @@ def print_fanout(results: dict, reps: int) -> None:
         print(f"growth exponent of time vs samples, {side}: {slope:.2f}")
     print("ratio = PromSource / server+json time; pull MB = peak RSS during the pull "
           "(VmHWM, reset before it) minus the RSS before it; frame MB = the frame's memory")
+
+# -- re-spaced replies --------------------------------------------------------------------
+
+def run_spaced(reps: int) -> None:
+    import tempfile
+
+    import requests
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from imanalytics.sandbox import PrometheusSandbox
+
+    print(f"backfilling {SERIES} series x {POINTS:,} points ...", file=sys.stderr)
+    with PrometheusSandbox(workload()) as prom:
+        body = requests.get(f"{prom.url}/api/v1/query_range", timeout=600,
+                            headers={"Accept-Encoding": "identity"},
+                            params={"query": EXPR, "start": START_S, "end": END_S,
+                                    "step": STEP_S}).content
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = {}
+        for form, options in SPACED_FORMS.items():
+            text = body if options is None else json.dumps(json.loads(body), **options).encode()
+            Path(tmp, form).write_bytes(text)
+            sizes[form] = len(text) / 2**20
+        del body
+        results = {side: [] for side in SPACED_SIDES}
+        for rep in range(reps):
+            order = SPACED_SIDES[rep % len(SPACED_SIDES):] + SPACED_SIDES[:rep % len(SPACED_SIDES)]
+            for side in order:
+                results[side].append(run_side(side, tmp))
+    print(f"\nre-spaced replies: one reply of {SERIES} series x {POINTS:,} points parsed from "
+          f"memory into a range canvas; medians of {reps} runs, one fresh process per run\n")
+    print(f"{'reply':<11}{'reply MB':>9}{'read':>10}{'seconds':>9}{'pull MB':>9}{'frame MB':>10}")
+    for side in SPACED_SIDES:
+        form, how = side.split()
+        m = {k: statistics.median(r[k] for r in results[side])
+             for k in ("seconds", "pull_peak_mb", "rss_mb", "size")}
+        print(f"{form:<11}{sizes[form]:>9.0f}{how:>10}{m['seconds']:>9.3f}"
+              f"{m['pull_peak_mb'] - m['rss_mb']:>9.0f}{m['size']:>10.0f}")
+
+
+def parse_form(directory: str, form: str, how: str):
+    from imanalytics.frames import Grid, parse_reply
+    from imanalytics.source.canvas import Canvas
+    from imanalytics.source.stream import MatrixStream, block_size
+
+    body = Path(directory, form).read_bytes()
+    grid = Grid(START_S * 1000, STEP_S * 1000, POINTS)
+
+    def run():
+        canvas = Canvas(grid, width=SERIES)
+        if how == "whole":
+            canvas.place(parse_reply(body)["data"]["result"], grid)
+        else:
+            stream = MatrixStream(canvas.region(grid), block_size(SERIES * POINTS))
+            view = memoryview(body)
+            for at in range(0, len(body), 1 << 16):  # `read_body`'s reads
+                stream.feed(view[at:at + (1 << 16)])
+            stream.finish()
+        assert len(canvas) == SERIES
+        return canvas.frame()
+    return run
 
 
 if __name__ == "__main__":

@@ -124,6 +124,7 @@ _CUT = b'"values":0'
 # allocator: Arrow's default pool keeps a heap per thread that outlives the parse.
 _CSV_READ = pacsv.ReadOptions(column_names=["", "t", "v"], use_threads=False)
 _TO_CSV = bytes.maketrans(b"]", b"\n")
+_TO_CSV_SPACED = bytes.maketrans(b"]\r\n", b"\n  ")
 _CSV_CONVERT = pacsv.ConvertOptions(column_types={"t": pa.float64(), "v": pa.float64()},
                                     include_columns=["t", "v"],
                                     null_values=[], strings_can_be_null=False,
@@ -209,11 +210,15 @@ def _checked_samples(values, labels) -> tuple[np.ndarray, np.ndarray]:
         raise MalformedReply(f"{name}: unreadable samples ({type(exc).__name__})") from None
 
 
-def read_sample_lists(body: bytes, spans: list[tuple[int, int]]) -> tuple[np.ndarray, np.ndarray]:
+def read_sample_lists(body: bytes, spans: list[tuple[int, int]],
+                      spaced: bool = False) -> tuple[np.ndarray, np.ndarray]:
     # Joined straight from views of the body, then one pass: every ``],[`` (the joins too)
     # becomes a line break and a leading empty column, ``,t,v`` lines with quotes dropped.
+    # A re-spaced list's line breaks become spaces: Arrow trims spaces and tabs around a
+    # number and refuses them inside one, as the whole parse does.
     view = memoryview(body)
-    text = b"],[".join([b"", *(view[a:b] for a, b in spans)]).translate(_TO_CSV, b'["')
+    text = b"],[".join([b"", *(view[a:b] for a, b in spans)]).translate(
+        _TO_CSV_SPACED if spaced else _TO_CSV, b'["')
     table = pacsv.read_csv(io.BytesIO(text), read_options=_CSV_READ,
                            convert_options=_CSV_CONVERT, memory_pool=pa.system_memory_pool())
     del text

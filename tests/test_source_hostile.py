@@ -222,7 +222,9 @@ def test_malformed_range_replies_are_query_errors(case):
     with HostilePrometheus(default=reply(body)) as fake:
         _fails(QueryError, lambda: _source(fake.url).range(EXPR, START, END, "15s"), 3,
                EXPR, what)
-    assert fake.count == 1  # the reply is wrong, not the transfer: no retry
+    # The reply is wrong, not the transfer: no retry. One with sample lists streams until
+    # the stream cannot read it, then is asked for once more and read whole, which names it.
+    assert fake.count == (2 if case in ("numbers", "not numbers", "no metric") else 1)
 
 
 @pytest.mark.parametrize("body, what", [
