@@ -138,7 +138,8 @@ def test_go_value_formats_like_text_template():
 
 
 BAD = [
-    ("      - record: x\n        expr: sum(\n", r"group 'g': rule 'x': syntax error"),
+    ("      - record: x\n        expr: sum(\n",
+     r"group 'g', rule 1 'x': `expr` does not parse: syntax error"),
     ("      - alert: A\n        expr: up\n        annotations:\n"
      "          s: '{{ query \"sum(\" }}'\n", r"group 'g': rule 'A': .*sum\("),
 ]

@@ -97,7 +97,8 @@ def test_changes_since_the_last_review_name_before_and_after(first, fleet, capsy
 def test_a_broken_rule_file_is_named(tmp_path):
     bad = tmp_path / "bad.rules.yml"
     bad.write_text("groups:\n  - name: x\n    rules:\n      - alert: A\n")
-    with pytest.raises(RuleSourceError, match=r"bad.rules.yml: groups\[0\].rules\[0\]"):
+    with pytest.raises(RuleSourceError,
+                       match=r"bad.rules.yml: group 'x', rule 1 'A': `expr` must be set"):
         load_rule_files([bad])
     bad.write_text("not: rules\n")
     with pytest.raises(RuleSourceError, match="bad.rules.yml: not a Prometheus rule file"):

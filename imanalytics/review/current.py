@@ -22,6 +22,7 @@ import yaml
 from ..errors import ImanalyticsError
 from ..frames import parse_series
 from ..promql import PromQLError, evaluate, parse
+from ..rules.rulefmt import RuleFormatError, check_rule_file
 from ..samples import NAME, Series
 from ..slis import SLI
 from .backtest import SLIBacktest, alert_figures
@@ -75,17 +76,16 @@ def _rule_file(path: Path) -> RuleSet:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise RuleSourceError(f"{path}: cannot read rules: {_first_line(exc)}") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("groups"), list):
-        raise RuleSourceError(f"{path}: not a Prometheus rule file (no `groups:` list)")
+    try:
+        groups = check_rule_file(doc, path)
+    except RuleFormatError as err:
+        raise RuleSourceError(str(err)) from None
     rules = RuleSet()
-    for g, group in enumerate(doc["groups"]):
-        for r, rule in enumerate((group or {}).get("rules") or []):
-            where = f"{path}: groups[{g}].rules[{r}]"
-            if not isinstance(rule, dict) or not isinstance(rule.get("expr"), str):
-                raise RuleSourceError(f"{where}: a rule needs an `expr` string")
-            _add(rules, rule.get("alert"), rule.get("record"), rule["expr"],
+    for g, group in enumerate(groups):
+        for r, rule in enumerate(group.get("rules") or []):
+            _add(rules, rule.get("alert"), rule.get("record"), str(rule["expr"]),
                  str(rule.get("for", "0s")), rule.get("labels") or {},
-                 rule.get("annotations") or {}, str(path), where)
+                 rule.get("annotations") or {}, str(path), f"{path}: groups[{g}].rules[{r}]")
     return rules
 
 

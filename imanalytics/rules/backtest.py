@@ -36,6 +36,7 @@ from ..promql.selectors import STALE_NAN_BITS
 from ..promql.timegrid import duration_ms, step_grid, to_ms
 from ..promql.values import Scalar
 from ..samples import NAME, Series, format_series, label_key
+from .rulefmt import RuleFormatError, check_rule_file
 from .templates import Sample, TemplateFailure, expand, failure_text
 
 STALE = np.array([STALE_NAN_BITS], dtype=np.uint64).view(np.float64)[0]
@@ -76,9 +77,11 @@ def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, st
     ``promtool test rules``: ``pathPrefix`` and ``externalURL`` fail)."""
     path = Path(path)
     try:
-        groups = yaml.safe_load(path.read_text())["groups"]
-    except (OSError, yaml.YAMLError, KeyError, TypeError) as err:
+        groups = check_rule_file(yaml.safe_load(path.read_text()), path)
+    except (OSError, yaml.YAMLError) as err:
         raise RuleFileEvaluationError(f"{path}: not a Prometheus rule file ({err})") from None
+    except RuleFormatError as err:
+        raise RuleFileEvaluationError(str(err)) from None
     run = _Run(_rules(path, groups, start, end, step, phases or {}), list(raw_series),
                semantics, lookback, external_url)
     for component in _components(run.deps):
