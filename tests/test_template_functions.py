@@ -2,7 +2,8 @@
 hosts, times, durations, ``args``, ``safeHtml``, printed maps and samples), and templates
 that fail as they fail in Prometheus (``<error expanding template: ...>`` in annotations
 and labels), held to ``promtool test rules``; ``pathPrefix`` and ``externalURL`` given a
-server's external URL (promtool has none) held to a real Prometheus."""
+server's external URL, and ``$externalLabels`` its global labels (promtool has neither),
+held to a real Prometheus."""
 
 from __future__ import annotations
 
@@ -136,7 +137,11 @@ LINKED = yaml.safe_dump({"groups": [{"name": "links", "rules": [
     {"alert": "Linked", "expr": "vector(1)", "labels": {"under": "{{ pathPrefix }}"},
      "annotations": {"prefix": "{{ pathPrefix }}", "url": "{{ externalURL }}",
                      "variable": "{{ $externalURL }} {{ .ExternalURL }}",
-                     "graph": '{{ externalURL }}{{ graphLink "sum(up) by (job)" }}'}}]}]})
+                     "graph": '{{ externalURL }}{{ graphLink "sum(up) by (job)" }}',
+                     "site": "{{ $externalLabels.dc }} {{ .ExternalLabels.team }} "
+                             "{{ len $externalLabels }} {{ $externalLabels }} "
+                             "[{{ $externalLabels.missing }}]"}}]}]})
+EXTERNAL = {"dc": "eu-1", "team": "im"}
 
 
 def test_external_url_functions_equal_a_server(tmp_path):
@@ -144,12 +149,16 @@ def test_external_url_functions_equal_a_server(tmp_path):
     path.write_text(LINKED)
     flags = [f"--web.external-url={URL}", "--web.route-prefix=/"]
     with PrometheusSandbox([], rule_files=[path], evaluation_interval="1s",
-                           extra_args=flags) as prom:
+                           extra_args=flags, external_labels=EXTERNAL) as prom:
         served = _wait_for_alert(prom.url, "Linked", deadline=time.monotonic() + 60)
-    episode = evaluate_file(path, [], 0, 60, "1m", external_url=URL).alerts.iloc[0]
+    episode = evaluate_file(path, [], 0, 60, "1m", external_url=URL,
+                            external_labels=EXTERNAL).alerts.iloc[0]
     assert episode.annotations == served["annotations"]
-    assert episode.labels == format_series(served["labels"])
+    assert episode.labels == format_series(served["labels"])  # external labels not added
     assert served["annotations"]["prefix"] == "/prom/x"
+    assert served["annotations"]["site"] == "eu-1 im 2 map[dc:eu-1 team:im] []"
+    bare = evaluate_file(path, [], 0, 60, "1m", external_url=URL).alerts.iloc[0]
+    assert bare.annotations["site"] == "  0 map[] []"  # as under promtool: none
 
 
 def _wait_for_alert(url: str, name: str, deadline: float) -> dict:

@@ -70,11 +70,14 @@ class _Alert:
 
 def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, step, *,
                   semantics: Semantics | str = "2.42.0", lookback="5m",
-                  phases: dict | None = None, external_url: str | None = None) -> Backtest:
+                  phases: dict | None = None, external_url: str | None = None,
+                  external_labels: dict[str, str] | None = None) -> Backtest:
     """Evaluate every group of the rule file at `path` over the grid (see module doc);
     `phases` maps a group's name to its phase (milliseconds or a duration; see
     `server_phases`); `external_url` is the server's, for templates (none, as under
-    ``promtool test rules``: ``pathPrefix`` and ``externalURL`` fail)."""
+    ``promtool test rules``: ``pathPrefix`` and ``externalURL`` fail); `external_labels`
+    the server's global ones, which templates read as ``$externalLabels`` (the rule manager
+    does not add them to alerts: Alertmanager gets them when alerts are sent)."""
     path = Path(path)
     try:
         groups = check_rule_file(yaml.safe_load(path.read_text()), path)
@@ -83,7 +86,7 @@ def evaluate_file(path: str | Path, raw_series: Sequence[Series], start, end, st
     except RuleFormatError as err:
         raise RuleFileEvaluationError(str(err)) from None
     run = _Run(_rules(path, groups, start, end, step, phases or {}), list(raw_series),
-               semantics, lookback, external_url)
+               semantics, lookback, (external_url, dict(external_labels or {})))
     for component in _components(run.deps):
         run.evaluate(component)
     series = [s for i in sorted(run.written) for s in run.written[i]]
@@ -158,8 +161,9 @@ class _Run:
     """The rules' written series so far, evaluated component by component."""
 
     def __init__(self, rules: list[_Rule], raw: list[Series], semantics, lookback,
-                 external_url: str | None):
-        self.rules, self.raw, self.external_url = rules, raw, external_url
+                 external: tuple[str | None, dict[str, str]]):
+        self.rules, self.raw = rules, raw
+        self.external_url, self.external_labels = external
         self.semantics, self.lookback = semantics, lookback
         writers: dict[str, set[int]] = {}
         for rule in rules:
@@ -225,7 +229,8 @@ class _Run:
         URL)."""
         query_at = self._query_at(rule)
         return lambda t: partial(expand, query=query_at(t), name=rule.name,
-                                 external_url=self.external_url)
+                                 external_url=self.external_url,
+                                 external_labels=self.external_labels)
 
     def _query_at(self, rule: _Rule):
         """A template's ``query`` at `t`: over what the rule itself sees at `t`."""

@@ -316,12 +316,14 @@ def failure_text(err: TemplateFailure) -> str:
 
 def expand(template: str, labels: dict[str, str], value: float,
            query: Query | None = None, *, name: str = "",
-           external_url: str | None = None) -> str:
+           external_url: str | None = None,
+           external_labels: dict[str, str] | None = None) -> str:
     """`template` expanded for a sample with `labels` and `value`, as alert rule `name`'s
     labels and annotations are; `query` runs a template's ``query`` at the alert's
     evaluation time; `external_url` is the server's, for ``$externalURL``, ``pathPrefix``
     and ``externalURL`` (without one, as under ``promtool test rules``, the functions
-    fail). A construct or function outside the subset (see module doc) is
+    fail); `external_labels` the server's global labels, for ``$externalLabels``. A
+    construct or function outside the subset (see module doc) is
     `gotemplate.Unsupported`; a template that fails as it would in Prometheus is a
     `TemplateFailure`."""
     if "{{" not in template:
@@ -331,8 +333,9 @@ def expand(template: str, labels: dict[str, str], value: float,
     if query is not None:
         functions["query"] = signature(S)(lambda expr: QueryResult(query(expr)))
     url = external_url or ""
-    data = {"Labels": labels, "ExternalLabels": {}, "ExternalURL": url, "Value": value}
-    variables = {"$labels": labels, "$externalLabels": {}, "$externalURL": url,
+    external = dict(external_labels or {})
+    data = {"Labels": labels, "ExternalLabels": external, "ExternalURL": url, "Value": value}
+    variables = {"$labels": labels, "$externalLabels": external, "$externalURL": url,
                  "$value": value}
     try:
         return execute(template, data, variables, functions, _show)

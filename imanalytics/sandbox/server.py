@@ -62,8 +62,10 @@ class PrometheusSandbox(LoopbackProcess):
         blocks: Sequence[str | Path] = (),
         scrape_configs: Sequence[dict] = (),
         port: int | None = None,
+        external_labels: dict[str, str] | None = None,
     ):
         self.series = list(series)
+        self.external_labels = dict(external_labels or {})  # the config's global ones
         self.rule_files = [Path(p).resolve() for p in rule_files]
         self.evaluation_interval = evaluation_interval
         self.lookback_delta = lookback_delta
@@ -147,6 +149,8 @@ class PrometheusSandbox(LoopbackProcess):
 
     def _config(self) -> dict:
         config = {"global": {"evaluation_interval": self.evaluation_interval}}
+        if self.external_labels:
+            config["global"]["external_labels"] = self.external_labels
         if self.rule_files:
             config["rule_files"] = [str(p) for p in self.rule_files]
         if self.scrape_configs:
