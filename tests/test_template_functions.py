@@ -42,6 +42,17 @@ FUNCTIONS = {
                '{{ query "job:req:rate2m" | sortByLabel "job" | first }}',
     "compared": '{{ eq 1 2 1 }} {{ eq "x" "y" "z" }} {{ ne 1 1 }} {{ lt "a" "b" }} '
                 '{{ le 2 2 }} {{ eq true true }} {{ gt $value 1.5 }} {{ eq $labels.nope "" }}',
+    "print": '{{ print 1 2 "a" 3 $value true }}|{{ print }}|{{ print $labels.job 1.5e9 }}|'
+             '{{ println "x" 1 2 }}|{{ print (args 1).arg3 }}|{{ print $labels }}|'
+             '{{ query "job:req:rate2m" | sortByLabel "job" | first | print }}',
+    "escapers": '{{ html "<a href=\\"x\\">\'&\'</a>" }} {{ html 1 "<" }} '
+                '{{ js "a\\\\b\'c\\"<>&=\\t\\u007f é\\u00a0\\u2028" }} '
+                '{{ $labels.job | js }} {{ urlquery "a b/c?é~_.-+&" }} '
+                '{{ urlquery "x" 2 }} {{ html (args 1).arg4 }} '
+                '{{ query "job:req:rate2m" | sortByLabel "job" | first | html }}',
+    "slices": '{{ slice "abcdef" 1 3 }} {{ slice "abcdef" 2 }} {{ slice "abc" }} '
+              '{{ slice "abc" 3 }} {{ len (slice (query "job:req:rate2m") 1) }} '
+              '{{ slice (query "job:req:rate2m") 0 1 1 | len }}',
     "lengths": '{{ len "ü" }} {{ len $labels }} {{ index "abc" 1 }} '
                '{{ index (args 1) "arg5" }} {{ (args 1).arg7 }} {{ index $labels "nope" }} '
                '[{{ $labels.nope }}] [{{ $labels.nope | toUpper }}]',
@@ -71,6 +82,13 @@ FAILURES = {
     "arity": '{{ humanize 1 2 }}',
     "nil": '{{ humanize $labels.nope }}',
     "format": '{{ printf 3 }}',
+    "slice_end": '{{ slice "abc" 4 }}',
+    "slice_order": '{{ slice "abc" 2 1 }}',
+    "slice_three": '{{ slice "abc" 0 1 2 }}',
+    "slice_many": '{{ slice (query "job:req:rate2m") 0 1 1 1 }}',
+    "slice_type": '{{ slice "abc" $value }}',
+    "slice_map": '{{ slice $labels 1 }}',
+    "slice_nil": '{{ slice (args).arg0 }}',
 }
 RULES = yaml.safe_dump({"groups": [
     {"name": "g", "rules": [

@@ -1,7 +1,8 @@
 """The Go standard-library behaviour Prometheus' template functions build on, for
 `templates`: url.QueryEscape (``graphLink``, ``tableLink``), net.SplitHostPort and
 net.ParseIP (``stripPort``, ``stripDomain``), url.URL's Path (``pathPrefix``),
-model.ParseDuration (``parseDuration``) and strconv.Quote."""
+model.ParseDuration (``parseDuration``), strconv.Quote, and text/template's escapers
+(``html``, ``js``, ``urlquery``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,28 @@ from urllib.parse import quote_plus, unquote, urlsplit
 def go_quote(text: str) -> str:
     """Go's ``%q`` of a string (strconv.Quote) for printable text."""
     return json.dumps(text, ensure_ascii=False)
+
+
+_HTML = {'"': "&#34;", "'": "&#39;", "&": "&amp;", "<": "&lt;", ">": "&gt;", "\0": "\ufffd"}
+_JS = {"\\": "\\\\", "'": "\\'", '"': '\\"', "<": "\\u003C", ">": "\\u003E",
+       "&": "\\u0026", "=": "\\u003D"}
+
+
+def html_escape(text: str) -> str:
+    """template.HTMLEscapeString."""
+    return "".join(_HTML.get(c, c) for c in text)
+
+
+def js_escape(text: str) -> str:
+    """template.JSEscapeString: quotes, backslashes and HTML's specials escaped, control
+    characters and unprintable runes as ``\\uXXXX``."""
+    return "".join(_JS.get(c) or (c if c >= " " and (c < "\x80" or c.isprintable())
+                                  else f"\\u{ord(c):04X}") for c in text)
+
+
+def url_query_escape(text: str) -> str:
+    """url.QueryEscape."""
+    return quote_plus(text, safe="")
 
 
 def graph_link(expr: str) -> str:

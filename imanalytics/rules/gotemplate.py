@@ -178,13 +178,20 @@ def _tokens(action: str, template: str, offset: int) -> list:
         string, raw, symbol, word = match.groups()
         start = offset + match.start(match.lastindex)
         if string or raw:
-            token = _Lit(("str", json.loads(string) if string else raw[1:-1]))
+            token = _Lit(("str", _unquote(string, template) if string else raw[1:-1]))
             token.pos, token.raw = start, string or raw
         else:
             token = _word(symbol or word, start)
         tokens.append(token)
         pos = match.end()
     return tokens
+
+
+def _unquote(literal: str, template: str) -> str:
+    try:  # Go's escapes are JSON's but for \x, \U, octal, \a and \v, which are refused
+        return json.loads(literal)
+    except ValueError:
+        raise Unsupported(f"unsupported string literal {literal} in {template!r}") from None
 
 
 def _run(nodes: list, dot, variables: dict, functions, show, template: str) -> str:

@@ -134,6 +134,43 @@ def go_index(item, *keys):
     return item
 
 
+def go_slice(item, *indexes):
+    """Go's slice: ``slice x 1 2`` is ``x[1:2]``, a string's in bytes."""
+    if go_type(item) == "<nil>":
+        raise ValueError("slice of untyped nil")
+    if len(indexes) > 3:
+        raise ValueError(f"too many slice indexes: {len(indexes)}")
+    if isinstance(item, str):
+        if len(indexes) == 3:
+            raise ValueError("cannot 3-index slice a string")
+        sequence = item.encode()
+    elif isinstance(item, list):
+        sequence = item
+    else:
+        raise ValueError(f"can't slice item of type {go_type(item)}")
+    bounds = [0, len(sequence)]
+    for i, index in enumerate(indexes):
+        bounds[i:i + 1] = [_slice_index(index, len(sequence))]
+    if bounds[0] > bounds[1]:
+        raise ValueError(f"invalid slice index: {bounds[0]} > {bounds[1]}")
+    if len(bounds) == 3 and bounds[1] > bounds[2]:
+        raise ValueError(f"invalid slice index: {bounds[1]} > {bounds[2]}")
+    part = sequence[bounds[0]:bounds[1]]
+    return part.decode(errors="replace") if isinstance(item, str) else type(item)(part)
+
+
+def _slice_index(index, length: int) -> int:
+    # A query result's capacity is its length here; Go's may be larger, which only an
+    # index past the end (an error here) could tell.
+    if go_type(index) == "<nil>":
+        raise ValueError("cannot index slice/array with nil")
+    if isinstance(index, bool) or not isinstance(index, int):
+        raise ValueError(f"cannot index slice/array with type {go_type(index)}")
+    if not 0 <= index <= length:
+        raise ValueError(f"index out of range: {index}")
+    return index
+
+
 def _printed(value) -> str:
     if isinstance(value, dict):
         return "map[" + " ".join(f"{k}:{value[k]}" for k in sorted(value)) + "]"

@@ -3,10 +3,11 @@ its template functions, template/template.go), to predict what an alert says exa
 
 The template language is the subset of Go's text/template in `gotemplate` (pipelines,
 variables, ``if``/``with``/``range``), with Prometheus' variables (``$labels``, ``$value``,
-``.Labels``, ``.Value``) and functions: the humanize family (with ``humanize1024`` and
-``humanizeTimestamp``), ``printf``, ``toUpper``, ``toLower``, ``title``, ``match``,
-``reReplaceAll``, ``len``, ``index``, ``and``/``or``/``not``, comparisons, and, given a way
-to run queries, ``query`` with ``first``, ``label``, ``value``, ``strvalue`` and
+``$externalLabels``, ``.Labels``, ``.Value``) and functions: the humanize family (with
+``humanize1024`` and ``humanizeTimestamp``), ``toUpper``, ``toLower``, ``title``,
+``match``, ``reReplaceAll``; Go's ``printf``, ``print``, ``println``, ``html``, ``js``,
+``urlquery``, ``slice``, ``len``, ``index``, ``and``/``or``/``not`` and comparisons; given
+a way to run queries, ``query`` with ``first``, ``label``, ``value``, ``strvalue`` and
 ``sortByLabel``; and Prometheus 2.42's others: ``safeHtml``, ``graphLink``, ``tableLink``,
 ``stripPort``, ``stripDomain``, ``toTime``, ``parseDuration``, ``args``, ``pathPrefix``
 and ``externalURL``.
@@ -29,14 +30,27 @@ import numpy as np
 from .gostd import (
     go_quote,
     graph_link,
+    html_escape,
+    js_escape,
     parse_duration,
     path_prefix,
     strip_domain,
     strip_port,
     table_link,
+    url_query_escape,
 )
 from .gotemplate import NO_VALUE, ExecError, NoValue, Unsupported, execute, truth
-from .gotypes import ANY, BUILTINS, STRING, VARIADIC, go_index, go_len, go_type, signature
+from .gotypes import (
+    ANY,
+    BUILTINS,
+    STRING,
+    VARIADIC,
+    go_index,
+    go_len,
+    go_slice,
+    go_type,
+    signature,
+)
 
 _BIG = ("k", "M", "G", "T", "P", "E", "Z", "Y")
 _SMALL = ("m", "u", "n", "p", "f", "a", "z", "y")
@@ -284,8 +298,14 @@ _TABLE = {  # name: the function and its Go parameters (template/template.go, te
     "parseDuration": (parse_duration, (S,)),
     # Go's builtins
     "printf": (lambda text, *args: go_printf(text, *args), (S, VARIADIC)),
+    "print": (lambda *args: go_sprint(args), (VARIADIC,)),
+    "println": (lambda *args: go_sprint(args, line=True), (VARIADIC,)),
+    "html": (lambda *args: html_escape(_escaped_text(args)), (VARIADIC,)),
+    "js": (lambda *args: js_escape(_escaped_text(args)), (VARIADIC,)),
+    "urlquery": (lambda *args: url_query_escape(_escaped_text(args)), (VARIADIC,)),
     "len": (go_len, (ANY,)),
     "index": (go_index, (ANY, VARIADIC)),
+    "slice": (go_slice, (ANY, VARIADIC)),
     "not": (lambda a: not truth(a), (ANY,)),
     "and": (lambda *args: next((a for a in args if not truth(a)), args[-1]), (ANY, VARIADIC)),
     "or": (lambda *args: next((a for a in args if truth(a)), args[-1]), (ANY, VARIADIC)),
@@ -375,6 +395,30 @@ def _show(v) -> str:
     if isinstance(v, GoTime):
         return v.text
     raise Unsupported(f"printing a {type(v).__name__} is not supported")
+
+
+def go_sprint(args: tuple, line: bool = False, printable: bool = False) -> str:
+    """Go's ``fmt.Sprint`` (``Sprintln`` with `line`): a space between operands when
+    neither is a string (always with `line`, which also ends the line). `printable`: the
+    operands as text/template prints them first (pointers followed, nil as <no value>)."""
+    out = []
+    for i, arg in enumerate(args):
+        if i and (line or not isinstance(arg, str) and not isinstance(args[i - 1], str)):
+            out.append(" ")
+        if isinstance(arg, NoValue):
+            out.append(str(arg) if printable else "<nil>")
+        elif isinstance(arg, list):  # a query result: fmt prints its samples' addresses
+            raise Unsupported("printing a query result with print or an escaper")
+        else:
+            out.append(("" if printable or not isinstance(arg, Sample) else "&") + _show(arg))
+    return "".join(out) + ("\n" if line else "")
+
+
+def _escaped_text(args: tuple) -> str:
+    """text/template's evalArgs: the one string argument, else the arguments printed."""
+    if len(args) == 1 and isinstance(args[0], str):
+        return args[0]
+    return go_sprint(args, printable=True)
 
 
 _VERB = re.compile(r"%([-+ #0]*\d*(?:\.\d+)?)([a-zA-Z%])")
