@@ -98,7 +98,7 @@ GOOD = {
         "u": "{{ $externalURL }} {{ .Labels.job }} {{ printf \"%.1f\" $value }}"}),
     "a record's label that looks like a bad template": _one(record="a", expr="up",
                                                              labels={"t": "{{ $nope"}),
-    "a Go escape left to the expansion": _one(**ALERT, annotations={"s": '{{ "\\x41" }}'}),
+    "Go's string escapes": _one(**ALERT, annotations={"s": '{{ "\\x41\\101\\U0001F600" }}'}),
     "duplicate rules": _group(rules=[ALERT, ALERT]),
     "limit and interval": _group(limit=10, interval="30s"),
 }

@@ -50,6 +50,7 @@ FUNCTIONS = {
                 '{{ $labels.job | js }} {{ urlquery "a b/c?é~_.-+&" }} '
                 '{{ urlquery "x" 2 }} {{ html (args 1).arg4 }} '
                 '{{ query "job:req:rate2m" | sortByLabel "job" | first | html }}',
+    "literals": '{{ "\\x41\\101\\u00e9\\U0001F600\\a\\v\\\\" | js }} {{ "tab\\there" }}',
     "slices": '{{ slice "abcdef" 1 3 }} {{ slice "abcdef" 2 }} {{ slice "abc" }} '
               '{{ slice "abc" 3 }} {{ len (slice (query "job:req:rate2m") 1) }} '
               '{{ slice (query "job:req:rate2m") 0 1 1 | len }}',

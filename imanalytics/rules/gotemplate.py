@@ -12,7 +12,6 @@ fails as Go's would (a function's error, a string parameter given another type) 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,11 +186,40 @@ def _tokens(action: str, template: str, offset: int) -> list:
     return tokens
 
 
+_ESCAPES = {"a": b"\a", "b": b"\b", "f": b"\f", "n": b"\n", "r": b"\r", "t": b"\t",
+            "v": b"\v", "\\": b"\\", '"': b'"'}
+_ESCAPE = re.compile(r'\\(?:([abfnrtv\\"])|x([0-9a-fA-F]{2})|([0-7]{3})|u([0-9a-fA-F]{4})'
+                     r'|U([0-9a-fA-F]{8}))')
+
+
 def _unquote(literal: str, template: str) -> str:
-    try:  # Go's escapes are JSON's but for \x, \U, octal, \a and \v, which are refused
-        return json.loads(literal)
-    except ValueError:
-        raise Unsupported(f"unsupported string literal {literal} in {template!r}") from None
+    """Go's strconv.Unquote of a double-quoted literal (``\\x`` and octal escapes are
+    bytes, the rest characters)."""
+    out, pos, body = bytearray(), 0, literal[1:-1]
+    for match in _ESCAPE.finditer(body):
+        if "\\" in body[pos:match.start()]:
+            break
+        out += body[pos:match.start()].encode()
+        char, byte, octal, short, long = match.groups()
+        if char:
+            out += _ESCAPES[char]
+        elif byte or octal:
+            if int(byte or octal, 16 if byte else 8) > 255:
+                break
+            out.append(int(byte or octal, 16 if byte else 8))
+        elif not _rune(int(short or long, 16)):
+            break
+        else:
+            out += chr(int(short or long, 16)).encode()
+        pos = match.end()
+    else:
+        if "\\" not in body[pos:]:
+            return (out + body[pos:].encode()).decode(errors="replace")
+    raise Unsupported(f"unsupported string literal {literal} in {template!r}")
+
+
+def _rune(code: int) -> bool:
+    return code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF
 
 
 def _run(nodes: list, dot, variables: dict, functions, show, template: str) -> str:
