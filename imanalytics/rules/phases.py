@@ -9,6 +9,7 @@ from pathlib import Path
 import yaml
 
 from ..promql.lexer import parse_duration_ms
+from .rulefmt import check_rule_file
 
 _MASK = (1 << 64) - 1
 _P1, _P2, _P3, _P4, _P5 = (0x9E3779B185EBCA87, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9,
@@ -21,7 +22,7 @@ def server_phases(path: str | Path, file: str | None = None,
     """Each group's phase in milliseconds (for `evaluate_file`'s `phases`) on a server that
     loads the rule file as `file` (the path in its configuration, after globbing; default
     `path`), with `evaluation_interval` for groups without their own."""
-    groups = yaml.safe_load(Path(path).read_text())["groups"]
+    groups = check_rule_file(yaml.safe_load(Path(path).read_text()), path)
     name = str(path if file is None else file)
     return {g["name"]: group_phase_ms(g["name"], name, parse_duration_ms(
         str(g.get("interval") or evaluation_interval))) for g in groups}
