@@ -90,7 +90,7 @@ def _group(group: dict, where: str) -> Iterator[str]:
 
 
 def _rule(rule: dict) -> Iterator[str]:
-    yield from _unknown(rule, _RULE_KEYS, "the rule")
+    yield from _unknown(rule, _RULE_KEYS, "")
     record, alert = _text(rule.get("record")), _text(rule.get("alert"))
     if record and alert:
         yield "only one of `record` and `alert` may be set"
@@ -218,7 +218,8 @@ def _undefined(tokens: list, defined: set) -> Iterator[str]:
 def _unknown(mapping: dict, allowed: set, where: str) -> Iterator[str]:
     for key in mapping:
         if key not in allowed:
-            yield f"{where}: unknown field {str(key)!r} (allowed: {', '.join(sorted(allowed))})"
+            yield (f"{where}: " if where else "") + \
+                f"unknown field {str(key)!r} (allowed: {', '.join(sorted(allowed))})"
 
 
 def _text(value: Any) -> str:
