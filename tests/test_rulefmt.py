@@ -56,6 +56,9 @@ BAD = {
     "for as a fraction": (_one(**ALERT, **{"for": "1.5m"}), "not a valid duration string"),
     "for as a number": (_one(**ALERT, **{"for": 300}), "not a valid duration string: '300'"),
     "for empty": (_one(**ALERT, **{"for": ""}), "`for`: empty duration string"),
+    "for out of range": (_one(**ALERT, **{"for": "1000000000y"}),
+                         "`for`: duration out of range: '1000000000y'"),
+    "interval out of range": (_group(interval="106752d"), "`interval`: duration out of range"),
     "keep_firing_for bad": (_one(**ALERT, keep_firing_for="soon"), "`keep_firing_for`"),
     "unknown rule field": (_one(**ALERT, severity="page"), "unknown field 'severity'"),
     "unclosed action": (_one(**ALERT, labels={"a": "{{ $labels.job "}), "unclosed action"),
@@ -101,6 +104,7 @@ GOOD = {
     "Go's string escapes": _one(**ALERT, annotations={"s": '{{ "\\x41\\101\\U0001F600" }}'}),
     "duplicate rules": _group(rules=[ALERT, ALERT]),
     "limit and interval": _group(limit=10, interval="30s"),
+    "longest interval": _group(interval="106751d"),
 }
 
 

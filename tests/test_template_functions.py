@@ -90,6 +90,13 @@ FAILURES = {
     "slice_type": '{{ slice "abc" $value }}',
     "slice_map": '{{ slice $labels 1 }}',
     "slice_nil": '{{ slice (args).arg0 }}',
+    "call_int": '{{ call 1 }}',
+    "call_map": '{{ call .Labels }}',
+    "call_none": '{{ call }}',
+    "call_string": '{{ call "x" 2 }}',
+    "call_piped": '{{ $value | call }}',
+    "call_nil": '{{ call (args).arg3 }}',
+    "call_result": '{{ call (query "job:req:rate2m") }}',
 }
 RULES = yaml.safe_dump({"groups": [
     {"name": "g", "rules": [

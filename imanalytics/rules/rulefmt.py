@@ -28,6 +28,8 @@ _GROUP_KEYS = {"name", "interval", "limit", "rules"}
 _RULE_KEYS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 _DURATION = re.compile(r"(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
                        r"(([0-9]+)s)?(([0-9]+)ms)?")
+_UNIT_MS = (365 * 86400_000, 7 * 86400_000, 86400_000, 3600_000, 60_000, 1000, 1)
+_MAX_NS = 2**63 - 1  # Go's time.Duration holds int64 nanoseconds
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _SCALARS = (str, int, float, bool)
@@ -155,6 +157,14 @@ def _duration(value: Any, field: str) -> Iterator[str]:
         yield f"{field}: empty duration string"
     elif text != "0" and not (_DURATION.fullmatch(text) and text):
         yield f"{field}: not a valid duration string: {text!r}"
+    elif text != "0" and _nanoseconds(text) > _MAX_NS:
+        yield f"{field}: duration out of range: {text!r}"
+
+
+def _nanoseconds(text: str) -> int:
+    """A valid duration's length in nanoseconds, unbounded (Go refuses it past int64)."""
+    numbers = _DURATION.fullmatch(text).groups()[1::2]
+    return sum(int(n) * ms * 10**6 for n, ms in zip(numbers, _UNIT_MS, strict=True) if n)
 
 
 # --- templates: what Go's parser refuses -------------------------------------------------

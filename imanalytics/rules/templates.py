@@ -6,7 +6,8 @@ variables, ``if``/``with``/``range``), with Prometheus' variables (``$labels``, 
 ``$externalLabels``, ``.Labels``, ``.Value``) and functions: the humanize family (with
 ``humanize1024`` and ``humanizeTimestamp``), ``toUpper``, ``toLower``, ``title``,
 ``match``, ``reReplaceAll``; Go's ``printf``, ``print``, ``println``, ``html``, ``js``,
-``urlquery``, ``slice``, ``len``, ``index``, ``and``/``or``/``not`` and comparisons; given
+``urlquery``, ``slice``, ``call`` (which fails, as no value is a function), ``len``,
+``index``, ``and``/``or``/``not`` and comparisons; given
 a way to run queries, ``query`` with ``first``, ``label``, ``value``, ``strvalue`` and
 ``sortByLabel``; and Prometheus 2.42's others: ``safeHtml``, ``graphLink``, ``tableLink``,
 ``stripPort``, ``stripDomain``, ``toTime``, ``parseDuration``, ``args``, ``pathPrefix``
@@ -261,6 +262,12 @@ def _first(v: list) -> Sample:
     return v[0]
 
 
+def _call(fn, *args):
+    """Go's ``call``: no template value is a function, so it always fails as Go's does."""
+    kind = go_type(fn)
+    raise ValueError("call of nil" if kind == "<nil>" else f"non-function of type {kind}")
+
+
 class QueryResult(list):
     """A ``query`` result: samples, as Go's template.queryResult."""
 
@@ -306,6 +313,7 @@ _TABLE = {  # name: the function and its Go parameters (template/template.go, te
     "len": (go_len, (ANY,)),
     "index": (go_index, (ANY, VARIADIC)),
     "slice": (go_slice, (ANY, VARIADIC)),
+    "call": (_call, (ANY, VARIADIC)),
     "not": (lambda a: not truth(a), (ANY,)),
     "and": (lambda *args: next((a for a in args if not truth(a)), args[-1]), (ANY, VARIADIC)),
     "or": (lambda *args: next((a for a in args if truth(a)), args[-1]), (ANY, VARIADIC)),
