@@ -105,8 +105,8 @@ def path_prefix(url: str) -> str:
     return unquote(urlsplit(url).path)
 
 
-_DURATION = re.compile(r"(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?"
-                       r"(?:(\d+)s)?(?:(\d+)ms)?")
+_DURATION = re.compile(r"(?:([0-9]+)y)?(?:([0-9]+)w)?(?:([0-9]+)d)?(?:([0-9]+)h)?"
+                       r"(?:([0-9]+)m)?(?:([0-9]+)s)?(?:([0-9]+)ms)?")  # ASCII digits, as Go
 _UNIT_MS = (365 * 86_400_000, 7 * 86_400_000, 86_400_000, 3_600_000, 60_000, 1000, 1)
 _MAX_NS = 2**63 - 1
 

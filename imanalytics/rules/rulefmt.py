@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import ImanalyticsError
 from ..promql import PromQLError, parse
+from .gostd import parse_duration
 from .gotemplate import Unsupported, _items, _tokens
 
 
@@ -26,10 +27,6 @@ class RuleFormatError(ImanalyticsError):
 _GROUPS_KEYS = {"groups"}
 _GROUP_KEYS = {"name", "interval", "limit", "rules"}
 _RULE_KEYS = {"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
-_DURATION = re.compile(r"(([0-9]+)y)?(([0-9]+)w)?(([0-9]+)d)?(([0-9]+)h)?(([0-9]+)m)?"
-                       r"(([0-9]+)s)?(([0-9]+)ms)?")
-_UNIT_MS = (365 * 86400_000, 7 * 86400_000, 86400_000, 3600_000, 60_000, 1000, 1)
-_MAX_NS = 2**63 - 1  # Go's time.Duration holds int64 nanoseconds
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*")
 _SCALARS = (str, int, float, bool)
@@ -124,14 +121,10 @@ def _recording(rule: dict, record: str) -> Iterator[str]:
     if rule.get("annotations"):
         yield "a recording rule has no `annotations`"
     for key in ("for", "keep_firing_for"):
-        if _DURATION_ZERO.fullmatch(_text(rule.get(key)) or "0"):
-            continue
-        yield f"a recording rule has no `{key}`"
+        if not _is_zero(rule.get(key)):
+            yield f"a recording rule has no `{key}`"
     if not _METRIC_NAME.fullmatch(record):
         yield f"`record` {record!r} is not a valid metric name"
-
-
-_DURATION_ZERO = re.compile(r"0|(0+(y|w|d|h|m|s|ms))+")
 
 
 def _mapping(rule: dict, key: str, what: str, templated: bool) -> Iterator[str]:
@@ -153,18 +146,17 @@ def _mapping(rule: dict, key: str, what: str, templated: bool) -> Iterator[str]:
 
 def _duration(value: Any, field: str) -> Iterator[str]:
     text = _text(value)
-    if text == "":
-        yield f"{field}: empty duration string"
-    elif text != "0" and not (_DURATION.fullmatch(text) and text):
-        yield f"{field}: not a valid duration string: {text!r}"
-    elif text != "0" and _nanoseconds(text) > _MAX_NS:
-        yield f"{field}: duration out of range: {text!r}"
+    try:
+        parse_duration(text)
+    except ValueError as err:  # Go's reason, then the value as this module quotes values
+        yield f"{field}: {str(err).split(': ')[0]}" + (f": {text!r}" if text else "")
 
 
-def _nanoseconds(text: str) -> int:
-    """A valid duration's length in nanoseconds, unbounded (Go refuses it past int64)."""
-    numbers = _DURATION.fullmatch(text).groups()[1::2]
-    return sum(int(n) * ms * 10**6 for n, ms in zip(numbers, _UNIT_MS, strict=True) if n)
+def _is_zero(value: Any) -> bool:
+    try:
+        return parse_duration(_text(value) or "0") == 0
+    except ValueError:
+        return False
 
 
 # --- templates: what Go's parser refuses -------------------------------------------------
