@@ -18,6 +18,7 @@ from ..errors import ImanalyticsError
 from ..promql import PromQLError, parse
 from .gostd import parse_duration
 from .gotemplate import Unsupported, _items, _tokens
+from .templates import FUNCTIONS
 
 
 class RuleFormatError(ImanalyticsError):
@@ -48,7 +49,7 @@ def _problems(doc: Any) -> Iterator[str]:
     if not isinstance(doc, dict):
         yield f"not a Prometheus rule file (a mapping with `groups:`, got {_kind(doc)})"
         return
-    for key in doc.keys() - _GROUPS_KEYS:
+    for key in sorted(doc.keys() - _GROUPS_KEYS, key=str):
         yield f"not a Prometheus rule file: unknown top-level field {str(key)!r} (only `groups`)"
     groups = doc.get("groups")
     if groups is not None and not isinstance(groups, list):
@@ -164,16 +165,8 @@ def _is_zero(value: Any) -> bool:
 _KEYWORDS = {"if", "with", "range", "else", "end", "define", "template", "block", "break",
              "continue", "nil", "true", "false"}
 _OPENS = {"if", "with", "range", "define", "block"}
-# Go's own functions (text/template) and Prometheus' (template/template.go, 2.42).
-_FUNCTIONS = {
-    "and", "or", "not", "len", "index", "slice", "print", "printf", "println", "html", "js",
-    "urlquery", "call", "eq", "ne", "lt", "le", "gt", "ge",
-    "query", "first", "label", "value", "strvalue", "args", "reReplaceAll", "safeHtml",
-    "match", "title", "toUpper", "toLower", "graphLink", "tableLink", "sortByLabel",
-    "humanize", "humanize1024", "humanizeDuration", "humanizePercentage",
-    "humanizeTimestamp", "toTime", "pathPrefix", "externalURL", "parseDuration",
-    "stripPort", "stripDomain",
-}
+# The table's functions, and those each expansion adds (the server's URL, its queries).
+_FUNCTIONS = set(FUNCTIONS) | {"query", "pathPrefix", "externalURL"}
 _VARIABLES = {"$", "$labels", "$externalLabels", "$externalURL", "$value"}
 
 
